@@ -1,0 +1,1 @@
+"""Siaga 112 fleet server: alarms become incidents, units are tracked and dispatched."""

@@ -1,0 +1,40 @@
+"""Fixtures that start real parts (Mosquitto, MicroPython processes) and always stop them."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import settings as hyp_settings
+
+from fleet_server.broker import Mosquitto
+from tests.support.paths import SHARED_DATA
+
+# CI profile: at least 2,000 examples for each codec property; "dev" is quicker for local loops.
+hyp_settings.register_profile("ci", max_examples=2000, deadline=None)
+hyp_settings.register_profile("dev", max_examples=200, deadline=None)
+hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SERVER_USER, SERVER_PASS = "fleet-server", "server-secret"
+OBSERVER_USER, OBSERVER_PASS = "observer", "observer-secret"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        raise RuntimeError(f"shared captures not found at {SHARED_DATA}: set SIAGA_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real Mosquitto on a free loopback port with a server account, an observer account,
+    per-device accounts added with broker.add_account(...) + broker.reload()."""
+    b = Mosquitto(tmp_path / "broker")
+    b.add_account(SERVER_USER, SERVER_PASS, role="server")
+    b.add_account(OBSERVER_USER, OBSERVER_PASS, role="observer")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()

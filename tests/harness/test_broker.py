@@ -1,0 +1,71 @@
+"""The harness starts a real Mosquitto with our generated config and always stops it; the ACL
+pins each device to its own topics."""
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fleet_server.broker import Mosquitto, hash_password, verify_password
+from protocols import topics
+from tests.conftest import OBSERVER_USER, OBSERVER_PASS
+from tests.support.mqtt import Recorder
+
+
+def _connect(broker, user, password):
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user)
+    c.username_pw_set(user, password)
+    rc = c.connect(broker.host, broker.port, 10)
+    c.loop_start()
+    return c
+
+
+def test_password_hashes_are_mosquitto_pbkdf2_sha512():
+    h = hash_password("secret", salt=b"\xc3\xf9\xe5u\x88\xe2\xcba\xd6.\xe4\x14")
+    # Produced by `mosquitto_passwd -b` 2.0.11 for the same salt and password.
+    assert h == ("$7$101$w/nldYjiy2HWLuQU$gOWiYq3RDGKoQhtJ4jThJkM4rZqEZZIxVUZJe/Hd5pjbUUEb+ztzKwRvmBWvny41ulYSmK+gs9DGyzoa1XW8Ew==")
+    assert verify_password("secret", h) and not verify_password("Secret", h)
+
+
+def test_device_reaches_its_own_topic_but_not_anothers(broker):
+    broker.add_account("btn-a", "pw-a")
+    broker.add_account("btn-b", "pw-b")
+    broker.reload()
+    rec = Recorder(broker.host, broker.port, OBSERVER_USER, OBSERVER_PASS)
+    try:
+        dev = _connect(broker, "btn-a", "pw-a")
+        dev.publish(topics.up("btn-a", "alarm"), b"mine", qos=1).wait_for_publish(5)
+        # Under MQTT 3.1.1 a denied publish still gets a PUBACK: check that nothing was delivered.
+        dev.publish(topics.up("btn-b", "alarm"), b"forged", qos=1).wait_for_publish(5)
+        dev.publish(topics.down("btn-a", "ack"), b"self-ack", qos=1).wait_for_publish(5)
+        got = rec.wait_for(lambda m: m.payload == b"mine", timeout=5)
+        assert len(got) == 1
+        assert rec.wait_for(lambda m: m.payload in (b"forged", b"self-ack"), timeout=1) == []
+        dev.loop_stop()
+        dev.disconnect()
+    finally:
+        rec.close()
+
+
+def test_wrong_password_is_refused(broker):
+    broker.add_account("btn-a", "pw-a")
+    broker.reload()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
+    c.username_pw_set("btn-a", "guess")
+    result = {}
+    c.on_connect = lambda cl, ud, fl, rc, pr: result.setdefault("rc", rc)
+    c.connect(broker.host, broker.port, 10)
+    c.loop_start()
+    import time
+    deadline = time.monotonic() + 5
+    while "rc" not in result and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.loop_stop()
+    assert result["rc"].is_failure
+
+
+def test_broker_process_is_gone_after_stop(tmp_path):
+    b = Mosquitto(tmp_path / "b").start()
+    pid = b.proc.pid
+    b.stop()
+    import os
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

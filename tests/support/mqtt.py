@@ -1,0 +1,59 @@
+"""A recording MQTT observer for tests: subscribes, keeps every message, and waits for them with
+a deadline (every wait is bounded in time)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+class Recorder:
+    def __init__(self, host: str, port: int, username: str, password: str, topics=("siaga/#",), client_id: str = ""):
+        self.messages: list[mqtt.MQTTMessage] = []
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"rec-{time.monotonic_ns()}")
+        self.client.username_pw_set(username, password)
+        self._topics = topics
+        self._connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.connect(host, port, keepalive=30)
+        self.client.loop_start()
+        if not self._connected.wait(10):
+            raise RuntimeError("recorder could not connect")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        for t in self._topics:
+            client.subscribe(t, qos=1)
+        time.sleep(0.05)
+        self._connected.set()
+
+    def _on_message(self, client, userdata, msg):
+        with self._cond:
+            self.messages.append(msg)
+            self._cond.notify_all()
+
+    def matching(self, pred):
+        with self._cond:
+            return [m for m in self.messages if pred(m)]
+
+    def wait_for(self, pred, count: int = 1, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in self.messages if pred(m)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return found
+                self._cond.wait(left)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
