@@ -67,3 +67,13 @@ def test_rfc4231_cases_1_to_4_on_both_runtimes(cpython_results, micropython_resu
     for v in doc["vectors"]:
         assert cpython_results[v["name"]] == "mac " + v["mac"]
         assert micropython_results[v["name"]] == "mac " + v["mac"]
+
+
+def test_protocol_reference_documents_every_field():
+    from protocols.messages import FIELDS
+    doc = (REPO / "docs" / "protocol.md").read_text()
+    for kind, fields in FIELDS.items():
+        assert f"### `{kind}`" in doc, kind
+        section = doc.split(f"### `{kind}`")[1].split("###")[0]
+        for spec in fields:
+            assert f"| `{spec[0]}` |" in section, (kind, spec[0])
