@@ -1,0 +1,67 @@
+"""A simulated public SOS button at protocol level. On the wire it behaves like the firmware: one
+alarm per deliberate press with a new (boot, seq), resent until the server's application ack for
+exactly that (boot, seq) arrives (a PUBACK clears nothing), and feedback states from commands."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from simulators.fleet.device import SimDevice
+
+
+class SimButton(SimDevice):
+    kind = "button"
+
+    def __init__(self, device_id: str, password: str, host: str, port: int, *, lat: int, lon: int,
+                 category: str = "unknown", resend_s: float = 2.0, **kw):
+        super().__init__(device_id, password, host, port, **kw)
+        self.lat, self.lon, self.category = lat, lon, category
+        self.resend_s = resend_s
+        self.outbox: dict[tuple[int, int], dict] = {}
+        self.sent_at: dict[tuple[int, int], float] = {}
+        self.ack_latency_s: list[float] = []
+        self.acked: set[tuple[int, int]] = set()
+        self.incident_of: dict[tuple[int, int], int] = {}
+        self.feedback = "idle"
+        self._resender: asyncio.Task | None = None
+
+    def press(self, category: str | None = None, trig: str = "button", presses: int = 1) -> tuple[int, int]:
+        alarm = dict(self.header("alarm"), ts=self.now(), cat=category or self.category, trig=trig,
+                     presses=presses, lat=self.lat, lon=self.lon, src="fixed", acc=5, age=0)
+        key = (alarm["boot"], alarm["seq"])
+        self.outbox[key] = alarm
+        self.sent_at[key] = time.monotonic()
+        self.feedback = "waiting"
+        if self.client.is_connected:
+            self.publish(alarm)
+        if self._resender is None:
+            self._resender = asyncio.create_task(self._resend())
+            self._tasks.append(self._resender)
+        return key
+
+    async def _resend(self) -> None:
+        while True:
+            await asyncio.sleep(self.resend_s)
+            if self.client.is_connected:
+                for alarm in list(self.outbox.values()):
+                    self.publish(alarm)
+
+    def on_online(self) -> None:
+        for alarm in list(self.outbox.values()):
+            self.publish(alarm)
+
+    def on_ack(self, msg: dict) -> None:
+        key = (msg["boot"], msg["seq"])
+        if key not in self.outbox:
+            return  # an ack for an unknown seq changes nothing
+        del self.outbox[key]
+        self.acked.add(key)
+        self.incident_of[key] = msg["inc"]
+        self.ack_latency_s.append(time.monotonic() - self.sent_at[key])
+        if self.feedback in ("waiting", "idle"):
+            self.feedback = "received"
+
+    def on_cmd(self, msg: dict) -> None:
+        super().on_cmd(msg)
+        if msg["op"] == "feedback" and msg["exp"] >= self.now():
+            self.feedback = msg["state"]
