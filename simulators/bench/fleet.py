@@ -1,0 +1,110 @@
+"""Connected devices at scale (issue 6): N protocol-level buttons held by ONE simulator process
+against one broker (and the fleet server when one is given), with heartbeats flowing. Records how
+many connected, connect rate, heartbeats delivered, and memory per device for the simulator and
+the broker. `python -m simulators.bench.fleet [--smoke] [--devices N]`"""
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fleet_server.broker import Mosquitto
+from protocols import topics
+from simulators.bench.results import write
+from simulators.fleet.button import SimButton
+
+
+def rss_kb(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+class HeartbeatCounter:
+    def __init__(self, host, port, user, password):
+        self.count = 0
+        self.devices: set[str] = set()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-observer")
+        self.c.username_pw_set(user, password)
+        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe(topics.subscription_up("health"), qos=0)
+        self.c.on_message = self._msg
+        self.c.connect(host, port, 60)
+        self.c.loop_start()
+
+    def _msg(self, c, u, m):
+        self.count += 1
+        self.devices.add(m.topic.split("/")[3])
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+async def _hold(n: int, host: str, port: int, heartbeat_s: float, hold_s: float, counter: HeartbeatCounter):
+    rss0 = rss_kb()
+    buttons = [SimButton(f"bench-{i:05d}", f"pw-{i}", host, port, lat=-6914744, lon=107609810,
+                         heartbeat_s=heartbeat_s) for i in range(n)]
+    t0 = time.monotonic()
+    sem = asyncio.Semaphore(200)  # connect in waves: a thundering herd only measures the SYN backlog
+
+    async def connect(b):
+        async with sem:
+            await b.start()
+
+    await asyncio.gather(*(connect(b) for b in buttons))
+    connect_s = time.monotonic() - t0
+    connected = sum(1 for b in buttons if b.client.is_connected)
+    await asyncio.sleep(hold_s)
+    still = sum(1 for b in buttons if b.client.is_connected)
+    rss1 = rss_kb()
+    await asyncio.gather(*(b.stop() for b in buttons), return_exceptions=True)
+    return {"connected": connected, "still_connected_after_hold": still, "connect_s": round(connect_s, 2),
+            "connects_per_s": round(n / connect_s, 1), "sim_rss_kb_per_device": round((rss1 - rss0) / n, 2)}
+
+
+def main(smoke: bool = False, devices: int | None = None) -> dict:
+    n = devices or (200 if smoke else 10000)
+    heartbeat_s = 2.0 if smoke else 20.0
+    hold_s = 5.0 if smoke else 60.0
+    hard = _raise_fd_limit()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Mosquitto(Path(tmp) / "broker")
+        broker.add_account("observer", "obs", role="observer")
+        for i in range(n):
+            broker.add_account(f"bench-{i:05d}", f"pw-{i}")
+        broker.start()
+        try:
+            broker_rss0 = rss_kb(broker.proc.pid)
+            counter = HeartbeatCounter(broker.host, broker.port, "observer", "obs")
+            res = asyncio.run(_hold(n, broker.host, broker.port, heartbeat_s, hold_s, counter))
+            broker_rss1 = rss_kb(broker.proc.pid)
+            counter.close()
+        finally:
+            broker.stop()
+    expected_beats = n * hold_s / heartbeat_s
+    out = {"devices": n, "heartbeat_s": heartbeat_s, "hold_s": hold_s, "fd_limit": hard, **res,
+           "heartbeats_received": counter.count, "devices_heard": len(counter.devices),
+           "heartbeats_expected_approx": int(expected_beats),
+           "broker_rss_kb_per_connection": round((broker_rss1 - broker_rss0) / n, 2)}
+    path = write("fleet", out, smoke=smoke)
+    print(out)
+    print(f"wrote {path}")
+    return out
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    main(smoke="--smoke" in argv, devices=int(argv[argv.index("--devices") + 1]) if "--devices" in argv else None)
