@@ -27,6 +27,12 @@ $(SYSTEM_STAMP):
 	  echo "Installing system packages:$$missing"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# npm vendors the console's map library (Leaflet) from the npm registry at build time.
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  echo "Installing npm (to vendor Leaflet for the console)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends npm; \
+	fi
 	@# The packaged services must not hold our ports or data: the project starts its own.
 	@for s in mosquitto postgresql victoria-metrics; do \
 	  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $$s 2>/dev/null; then \
@@ -37,6 +43,7 @@ $(PYTHON_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m fleet_server.console.vendor
 	@touch $@
 
 demo: setup
