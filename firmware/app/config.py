@@ -1,0 +1,133 @@
+# The one provisioning file, config.json on the device's flash, plus overrides.json written when the
+# fleet server sends a "config" command. Missing or bad config is a value with a reason, never an
+# exception: the device then shows the config_error pattern and keeps its watchdog fed (no crash
+# loop that would hide the reason from the technician).
+import json
+from protocols import topics
+from protocols.messages import CATEGORIES, LAT, LON
+
+CONFIG_FILE = "config.json"
+OVERRIDES_FILE = "overrides.json"
+
+# name: (default or REQUIRED, kind, low, high)
+REQUIRED = object()
+SCHEMA = {
+    "dev": (REQUIRED, "id", 0, 0),
+    "password": (REQUIRED, "str", 1, 128),
+    "user": (None, "str", 1, 64),              # defaults to dev (the broker ACL keys on it)
+    "host": (REQUIRED, "str", 1, 253),
+    "port": (1883, "int", 1, 65535),
+    "tls": (False, "bool", 0, 0),
+    "site": ("", "str", 0, 64),
+    "lat": (REQUIRED, "int", -LAT, LAT),
+    "lon": (REQUIRED, "int", -LON, LON),
+    "acc_m": (10, "int", 0, 10000),           # how well the provisioned site location is known
+    "category": ("unknown", "cat", 0, 0),
+    "keys": (None, "keys", 0, 0),             # {"sos": "medical"} or {"police": "police", ...}
+    "tamper_category": ("police", "cat", 0, 0),
+    "hold_ms": (1500, "int", 0, 60000),
+    "debounce_ms": (30, "int", 0, 1000),
+    "stuck_s": (180, "int", 1, 86400),
+    "active_s": (600, "int", 0, 86400),       # presses within this of the last alarm fold into it
+    "heartbeat_s": (60, "int", 1, 86400),
+    "resend_s": (10, "int", 1, 3600),
+    "keepalive_s": (30, "int", 2, 3600),
+    "backoff_min_ms": (500, "int", 10, 600000),
+    "backoff_max_ms": (60000, "int", 10, 3600000),
+    "connect_timeout_ms": (5000, "int", 100, 60000),
+    "selftest_ms": (1500, "int", 0, 60000),
+    "closed_show_s": (30, "int", 0, 86400),
+    "tick_ms": (10, "int", 1, 100),
+    "publish_burst": (10, "int", 1, 100),     # outbox resends queued per loop step
+}
+
+# Keys of the protocol's "config" command that a button understands, and where they land.
+COMMAND_KEYS = {"heartbeat_s": "heartbeat_s", "hold_ms": "hold_ms", "ack_timeout_s": "resend_s"}
+
+
+def _check(name, kind, lo, hi, v):
+    if kind == "int":
+        if type(v) is not int or v < lo or v > hi:
+            return "%s must be an integer %d..%d" % (name, lo, hi)
+    elif kind == "str":
+        if type(v) is not str or len(v) < lo or len(v) > hi:
+            return "%s must be text of %d..%d characters" % (name, lo, hi)
+    elif kind == "bool":
+        if v is not True and v is not False:
+            return "%s must be true or false" % name
+    elif kind == "id":
+        if not topics.valid_device_id(v):
+            return "%s must be a device id (1..32 of a-z A-Z 0-9 - _)" % name
+    elif kind == "cat":
+        if v not in CATEGORIES:
+            return "%s must be one of %s" % (name, ", ".join(CATEGORIES))
+    elif kind == "keys":
+        if v is None:
+            return None
+        if type(v) is not dict or not v:
+            return "keys must be an object of key name -> category"
+        for k in v:
+            if type(k) is not str or not k or v[k] not in CATEGORIES:
+                return "keys.%s must name a category (%s)" % (str(k)[:16], ", ".join(CATEGORIES))
+    return None
+
+
+def parse(text, overrides_text=None):
+    """Return (config dict, None) or (None, reason)."""
+    try:
+        raw = json.loads(text)
+    except Exception:
+        return None, "config.json is not valid JSON"
+    if type(raw) is not dict:
+        return None, "config.json must hold one JSON object"
+    if overrides_text:
+        try:
+            extra = json.loads(overrides_text)
+            if type(extra) is dict:
+                for k in extra:
+                    if k in SCHEMA:
+                        raw[k] = extra[k]
+        except Exception:
+            pass  # a bad override file must not brick a provisioned device
+    cfg = {}
+    for name in SCHEMA:
+        default, kind, lo, hi = SCHEMA[name]
+        if name not in raw or raw[name] is None:
+            if default is REQUIRED:
+                return None, "config.json lacks %s" % name
+            cfg[name] = default
+            continue
+        why = _check(name, kind, lo, hi, raw[name])
+        if why:
+            return None, "config.json: " + why
+        cfg[name] = raw[name]
+    for name in raw:
+        if name not in SCHEMA:
+            return None, "config.json: unknown setting %s (a typo would silently keep a default)" % str(name)[:32]
+    if cfg["user"] is None:
+        cfg["user"] = cfg["dev"]
+    if cfg["keys"] is None:
+        cfg["keys"] = {"sos": cfg["category"]}
+    if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
+        return None, "config.json: backoff_max_ms is below backoff_min_ms"
+    return cfg, None
+
+
+def load(flash):
+    text = flash.read(CONFIG_FILE)
+    if text is None:
+        return None, "config.json is missing from flash (provision the device)"
+    return parse(text, flash.read(OVERRIDES_FILE))
+
+
+def save_overrides(flash, changes):
+    old = flash.read(OVERRIDES_FILE)
+    merged = {}
+    if old:
+        try:
+            merged = json.loads(old)
+        except Exception:
+            merged = {}
+    for k in changes:
+        merged[k] = changes[k]
+    flash.write(OVERRIDES_FILE, json.dumps(merged).encode())

@@ -1,0 +1,399 @@
+# The public SOS button: keys -> alarms in the durable outbox -> MQTT until the fleet server acks;
+# acks and commands -> what the LED and buzzer tell the citizen. One step() does a bounded amount
+# of work and never blocks, so the keys are sampled every tick_ms even during an outage.
+import gc
+import sys
+import time
+from protocols import codec_json, topics
+from protocols.messages import TS_MIN, FEEDBACK
+from protocols.rejection import Rejection
+from firmware.app import config as configuration
+from firmware.app.button import Key, SOS, STUCK
+from firmware.app.feedback import Feedback
+from firmware.app.log import log
+from firmware.app.mqtt_link import MqttLink
+from firmware.app.outbox import Outbox
+
+FW = "button-1.0.0"
+BATT_EMPTY_MV = 3300   # Li-ion cell under load: 0 % ...
+BATT_FULL_MV = 4200    # ... 100 %
+RECENT_COMMANDS = 8    # QoS 1 may redeliver a command; its id is answered, not re-run
+FAILED_STEPS_BEFORE_RESET = 20
+
+
+class Reboot(Exception):
+    """Raised by a port's reset() where a process cannot reset itself (the sim); main restarts."""
+
+
+class PanicButton:
+    def __init__(self, board):
+        self.b = board
+        self.fb = Feedback(board.leds, board.buzzer, time.ticks_ms, getattr(board, "on_pattern", None))
+        self.cfg, self.cfg_error = configuration.load(board.flash)
+        self.t0 = time.ticks_ms()
+        self.link = None
+        self.outbox = None
+        self.boot = 0
+        self.current = None      # the alarm the LED speaks about: {"key","acked","state","inc","at"}
+        self.folds = {}          # (trig, cat) -> {"key", "last", "presses"}: presses fold into it
+        self.due = {}            # outbox key -> ticks of its next (re)send
+        self.commands = []       # [(id, result)] most recent last
+        self.server_epoch = None
+        self.tamper_open = False
+        self.reboot_at = None
+        self.failed_steps = 0
+        self.stats = {"alarms": 0, "sent": 0, "acks": 0, "bad_input": 0}
+
+    # ---- boot ---------------------------------------------------------------------------------
+    def start(self):
+        self.fb.show("selftest")
+        if self.cfg_error:
+            log("error", "config_bad", why=self.cfg_error, effect="showing config_error; not connecting")
+            return
+        c = self.cfg
+        self.outbox = Outbox(self.b.flash, log)
+        self.boot = self.outbox.start()
+        self.keys = []
+        for name in self.b.keys:
+            cat = c["keys"].get(name)
+            if cat is None:
+                log("warn", "key_unassigned", key=name, effect="ignored")
+                continue
+            self.keys.append((self.b.keys[name], Key(name, cat, c["hold_ms"], c["debounce_ms"], c["stuck_s"] * 1000)))
+        self.tamper_key = Key("tamper", c["tamper_category"], c["debounce_ms"], c["debounce_ms"], 1 << 29) \
+            if self.b.tamper is not None else None
+        dev = c["dev"]
+        self.topic_alarm = topics.up(dev, "alarm")
+        self.topic_status = topics.up(dev, "status")
+        self.topic_ack = topics.down(dev, "ack")
+        self.topic_cmd = topics.down(dev, "cmd")
+        will = self._status("offline")
+        self.link = MqttLink(self.b.net, {
+            "client_id": dev, "user": c["user"], "password": c["password"], "host": c["host"],
+            "port": c["port"], "tls": c["tls"], "keepalive_s": c["keepalive_s"],
+            "will_topic": self.topic_status, "will_payload": will,
+            "subscriptions": [(topics.subscription_down(dev), 1), (topics.SERVER_STATUS, 1)],
+            "backoff_min_ms": c["backoff_min_ms"], "backoff_max_ms": c["backoff_max_ms"],
+            "connect_timeout_ms": c["connect_timeout_ms"],
+        }, log, self._rand, on_message=self._on_message, on_up=self._on_up)
+        now = time.ticks_ms()
+        for key in self.outbox.pending():
+            self.due[key] = now
+        self.next_health = time.ticks_add(now, c["heartbeat_s"] * 1000)
+        log("info", "boot", dev=dev, boot=self.boot, fw=FW, port=self.b.name, pending=len(self.outbox),
+            site=c["site"])
+
+    def _rand(self, n):
+        try:
+            import random
+            return random.getrandbits(30) % n if n > 0 else 0
+        except Exception:
+            return time.ticks_ms() % n if n > 0 else 0
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def run(self):
+        tick = self.cfg["tick_ms"] if self.cfg else 50
+        while True:
+            if self.step():
+                self.b.watchdog.feed()
+            self.b.net.wait(tick, self.link.sock if self.link else None)
+
+    def step(self):
+        """One pass of the loop. True when it was healthy (the watchdog may be fed)."""
+        try:
+            if self.cfg_error:
+                self._show(time.ticks_ms())
+                self.fb.tick()
+                return True
+            now = time.ticks_ms()
+            self._sample(now)
+            self.link.step()
+            self._resend(now)
+            self._heartbeat(now)
+            self._show(now)
+            self.fb.tick()
+            if self.reboot_at is not None and time.ticks_diff(now, self.reboot_at) >= 0:
+                self.link.close()
+                log("info", "reboot", why="commanded")
+                self.b.reset()
+            self.failed_steps = 0
+            return True
+        except Reboot:
+            raise
+        except Exception as e:
+            # A bug must not freeze the keys; but a loop that keeps failing must let the watchdog
+            # reset the device, so it is fed only after healthy steps.
+            self.failed_steps += 1
+            log("error", "step_failed", error=repr(e)[:120], consecutive=self.failed_steps)
+            sys.print_exception(e)
+            return self.failed_steps < FAILED_STEPS_BEFORE_RESET
+
+    # ---- keys and tamper ----------------------------------------------------------------------
+    def _sample(self, now):
+        stuck_before = self._any_stuck()
+        for pin, key in self.keys:
+            ev = key.update(pin.value(), now)
+            if ev == SOS:
+                self._raise("button", key.category, now)
+            elif ev == STUCK:
+                log("warn", "key_stuck", key=key.name, held_s=self.cfg["stuck_s"])
+                self._raise("stuck", key.category, now)
+            elif ev == "short":
+                log("info", "press_too_short", key=key.name, hold_ms=key.hold_ms)
+        if self._any_stuck() != stuck_before:
+            self._send_health(now)  # the stuck flag changed: tell the server now, not at the heartbeat
+        if self.tamper_key is not None:
+            ev = self.tamper_key.update(self.b.tamper.value(), now)
+            was = self.tamper_open
+            self.tamper_open = self.tamper_key.level == 1
+            if ev == SOS:
+                self._raise("tamper", self.tamper_key.category, now)
+            if was != self.tamper_open:
+                self._send_health(now)
+
+    def _any_stuck(self):
+        for _pin, key in self.keys:
+            if key.stuck:
+                return True
+        return False
+
+    def _raise(self, trig, cat, now):
+        c = self.cfg
+        fold = self.folds.get((trig, cat))
+        if fold is not None and c["active_s"] > 0:
+            unacked = fold["key"] in self.outbox.records
+            recent = time.ticks_diff(now, fold["last"]) < c["active_s"] * 1000
+            if unacked or recent:
+                fold["presses"] += 1
+                fold["last"] = now
+                if unacked:
+                    msg = self.outbox.message(fold["key"])
+                    if msg is not None:
+                        msg["presses"] = min(fold["presses"], 100000)
+                        self.outbox.put(msg)
+                        self.due[fold["key"]] = now
+                log("info", "alarm_folded", boot=fold["key"][0], seq=fold["key"][1], presses=fold["presses"])
+                return
+        seq = self.outbox.next_seq()
+        msg = {"v": 1, "t": "alarm", "dev": c["dev"], "boot": self.boot, "seq": seq, "ts": self._ts(),
+               "cat": cat, "trig": trig, "presses": 1, "lat": c["lat"], "lon": c["lon"], "src": "fixed",
+               "acc": c["acc_m"], "age": None}
+        self.outbox.put(msg)   # on flash before the first send: a power cut now loses nothing
+        key = (self.boot, seq)
+        self.due[key] = now
+        self.folds[(trig, cat)] = {"key": key, "last": now, "presses": 1}
+        self.current = {"key": key, "acked": False, "state": "waiting", "inc": None, "at": now}
+        self.stats["alarms"] += 1
+        log("info", "alarm_raised", boot=self.boot, seq=seq, trig=trig, cat=cat)
+        self._resend(now)
+
+    # ---- uplink -------------------------------------------------------------------------------
+    def _ts(self):
+        t = int(self.b.clock.time())
+        if t < TS_MIN:
+            # The wire needs a real time; an unsynced clock still must not hold back an SOS.
+            log("warn", "clock_unsynced", effect="sending the earliest valid time")
+            return TS_MIN
+        return t
+
+    def _status(self, state):
+        return codec_json.encode({"v": 1, "t": "status", "dev": self.cfg["dev"], "boot": self.boot, "seq": 0,
+                                  "state": state, "kind": "button", "fw": FW})
+
+    def _on_up(self):
+        self.link.publish(self.topic_status, self._status("online"), 1, True)
+        now = time.ticks_ms()
+        for key in self.due:
+            self.due[key] = now
+        self._send_health(now)
+
+    def _resend(self, now):
+        if self.link is None or not self.link.is_up():
+            return
+        budget = self.cfg["publish_burst"]
+        period = self.cfg["resend_s"] * 1000
+        for key in self.outbox.pending():
+            if budget <= 0:
+                return
+            due = self.due.get(key, now)
+            if time.ticks_diff(now, due) < 0:
+                continue
+            data = self.outbox.read(key)
+            if data is None:
+                continue
+            if self.link.publish(self.topic_alarm, data, 1, False) is None:
+                return  # socket queue full or link gone: try on a later step
+            self.due[key] = time.ticks_add(now, period)
+            self.stats["sent"] += 1
+            budget -= 1
+
+    def _heartbeat(self, now):
+        if time.ticks_diff(now, self.next_health) >= 0:
+            self._send_health(now)
+
+    def _send_health(self, now):
+        self.next_health = time.ticks_add(now, self.cfg["heartbeat_s"] * 1000)
+        if self.link is None or not self.link.is_up():
+            return
+        mv = self.b.battery.read_mv() if self.b.battery is not None else None
+        pct = None
+        if mv is not None:
+            pct = max(0, min(100, (mv - BATT_EMPTY_MV) * 100 // (BATT_FULL_MV - BATT_EMPTY_MV)))
+            mv = max(0, min(30000, mv))
+        rssi = self.b.net.rssi() if hasattr(self.b.net, "rssi") else None
+        msg = {"v": 1, "t": "health", "dev": self.cfg["dev"], "boot": self.boot, "seq": self.outbox.next_seq(),
+               "ts": self._ts(), "batt": mv, "pct": pct, "rssi": rssi, "tamper": self.tamper_open,
+               "stuck": self._any_stuck(), "uptime": time.ticks_diff(now, self.t0) // 1000 if time.ticks_diff(now, self.t0) > 0 else 0,
+               "fw": FW, "heap": gc.mem_free(), "outbox": len(self.outbox)}
+        self.link.publish(topics.up(self.cfg["dev"], "health"), codec_json.encode(msg), 1, False)
+
+    def _cmdres(self, cmd_id, res, why=None):
+        msg = {"v": 1, "t": "cmdres", "dev": self.cfg["dev"], "boot": self.boot, "seq": self.outbox.next_seq(),
+               "ts": self._ts(), "id": cmd_id, "res": res}
+        if why:
+            msg["why"] = why[:80]
+        self.link.publish(topics.up(self.cfg["dev"], "cmdres"), codec_json.encode(msg), 1, False)
+
+    # ---- downlink -----------------------------------------------------------------------------
+    def _on_message(self, topic, payload):
+        try:
+            if topic == self.topic_ack.encode():
+                self._on_ack(topic, payload)
+            elif topic == self.topic_cmd.encode():
+                self._on_command(topic, payload)
+            elif topic == topics.SERVER_STATUS.encode():
+                self._on_server_status(payload)
+            else:
+                self._bad("foreign_topic", "not a topic this device reads", topic)
+        except Exception as e:
+            # Whatever arrives, the keys keep working.
+            self._bad("handler_error", repr(e)[:80], topic)
+
+    def _bad(self, event, why, topic=b""):
+        self.stats["bad_input"] += 1
+        try:
+            t = bytes(topic).decode()[:80]
+        except Exception:
+            t = "?"
+        log("warn", event, why=why, topic=t, effect="ignored")
+
+    def _on_ack(self, topic, payload):
+        msg = codec_json.decode(payload, topic)
+        if isinstance(msg, Rejection):
+            self._bad("ack_rejected", msg.code + ": " + msg.reason, topic)
+            return
+        if msg["t"] != "ack":
+            self._bad("ack_rejected", "not an ack", topic)
+            return
+        key = (msg["boot"], msg["seq"])
+        if not self.outbox.ack(msg["boot"], msg["seq"]):
+            log("info", "ack_unknown", boot=key[0], seq=key[1], effect="nothing pending under it; ignored")
+            return
+        self.due.pop(key, None)
+        self.stats["acks"] += 1
+        now = time.ticks_ms()
+        for fk in self.folds:
+            if self.folds[fk]["key"] == key:
+                self.folds[fk]["last"] = now
+        if self.current is not None and self.current["key"] == key:
+            self.current["acked"] = True
+            self.current["inc"] = msg["inc"]
+            if self.current["state"] == "waiting":
+                self.current["state"] = "received"
+        log("info", "alarm_acked", boot=key[0], seq=key[1], inc=msg["inc"], pending=len(self.outbox))
+
+    def _on_command(self, topic, payload):
+        cmd = codec_json.decode(payload, topic)
+        if isinstance(cmd, Rejection):
+            self._bad("command_rejected", cmd.code + ": " + cmd.reason, topic)
+            return
+        if cmd["t"] != "cmd":
+            self._bad("command_rejected", "not a command", topic)
+            return
+        for cid, res in self.commands:
+            if cid == cmd["id"]:
+                self._cmdres(cid, res[0], res[1])
+                return
+        res = self._execute(cmd)
+        log("info", "command", id=cmd["id"], op=cmd["op"], res=res[0], why=res[1] or "")
+        self.commands.append((cmd["id"], res))
+        if len(self.commands) > RECENT_COMMANDS:
+            self.commands.pop(0)
+        self._cmdres(cmd["id"], res[0], res[1])
+
+    def _execute(self, cmd):
+        if self._ts() > cmd["exp"]:
+            return ("expired", "arrived after it expired")
+        op = cmd["op"]
+        if op == "feedback":
+            state = cmd["state"]
+            if state == "idle":
+                self.current = None
+                self.folds = {}
+                return ("ok", None)
+            if self.current is None:
+                self.current = {"key": None, "acked": True, "state": state, "inc": cmd.get("inc"),
+                                "at": time.ticks_ms()}
+            self.current["state"] = state
+            self.current["at"] = time.ticks_ms()
+            if state == "closed":
+                self.folds = {}  # a press after "closed" is a new emergency
+            return ("ok", None)
+        if op == "config":
+            changes = {}
+            for k in cmd["cfg"]:
+                if k not in configuration.COMMAND_KEYS:
+                    return ("rejected", "%s is not a button setting" % k)
+                changes[configuration.COMMAND_KEYS[k]] = cmd["cfg"][k]
+            trial = dict(self.cfg)
+            trial.update(changes)
+            for k in changes:
+                d, kind, lo, hi = configuration.SCHEMA[k]
+                why = configuration._check(k, kind, lo, hi, changes[k])
+                if why:
+                    return ("rejected", why)
+            configuration.save_overrides(self.b.flash, changes)
+            self.cfg = trial
+            for _pin, key in self.keys:
+                key.hold_ms = trial["hold_ms"]
+            self.next_health = time.ticks_add(time.ticks_ms(), trial["heartbeat_s"] * 1000)
+            return ("ok", None)
+        if op == "reboot":
+            self.reboot_at = time.ticks_add(time.ticks_ms(), 300)  # let the cmdres leave first
+            return ("accepted", None)
+        return ("rejected", "a button has no %s" % op)
+
+    def _on_server_status(self, payload):
+        st = codec_json.decode_server_status(payload)
+        if isinstance(st, Rejection):
+            self._bad("server_status_rejected", st.reason, topics.SERVER_STATUS)
+            return
+        if st["state"] != "online":
+            return
+        if self.server_epoch is not None and st["epoch"] != self.server_epoch:
+            # A restarted fleet server lost its view of who is online: tell it again.
+            log("info", "server_restarted", epoch=st["epoch"][:24], effect="re-announcing")
+            self._on_up()
+        self.server_epoch = st["epoch"]
+
+    # ---- feedback -----------------------------------------------------------------------------
+    def _show(self, now):
+        c = self.cfg
+        if time.ticks_diff(now, self.t0) < (c["selftest_ms"] if c else 1500):
+            return self.fb.show("selftest")
+        if self.cfg_error:
+            return self.fb.show("config_error")
+        cur = self.current
+        if cur is not None:
+            st = cur["state"]
+            if st == "closed":
+                if time.ticks_diff(now, cur["at"]) < c["closed_show_s"] * 1000:
+                    return self.fb.show("closed")
+                self.current = None
+            elif st in FEEDBACK and st != "idle":
+                return self.fb.show(st)
+        if not self.link.is_up():
+            return self.fb.show("no_connection")
+        if len(self.outbox):
+            return self.fb.show("waiting")
+        return self.fb.show("idle")

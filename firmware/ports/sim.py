@@ -1,0 +1,192 @@
+# Simulation port: the real firmware under the MicroPython unix binary, for tests and simulators.
+#   SIAGA_FLASH    directory that plays the device's flash (config.json, counters, outbox)
+#   SIAGA_CONTROL  127.0.0.1:<port> of the control channel (loopback TCP, one line per request)
+#   SIAGA_KEYS     comma-separated key names (default "sos"); SIAGA_TAMPER=0 for no tamper switch
+#   SIAGA_HEAP_SAMPLE_MS  if set, collect garbage and sample the live heap that often (benchmark)
+# Control requests (reply: one JSON line):
+#   press <key> | release <key> | tamper 0|1 | batt <mV> | net 0|1 | state
+import gc
+import json
+import os
+import select
+import socket
+import time
+from firmware.hal.flash import FlashDir
+from firmware.hal.tcp import TcpNet
+from firmware.app.panic_button import Reboot
+
+
+class Level:
+    def __init__(self, v=0):
+        self.v = v
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = 1 if v else 0
+
+
+class Battery:
+    def __init__(self):
+        self.mv = 4000
+
+    def read_mv(self):
+        return self.mv
+
+
+class Clock:
+    def time(self):
+        return int(time.time())
+
+
+class Watchdog:
+    def __init__(self):
+        self.feeds = 0
+        self.last = time.ticks_ms()
+
+    def feed(self):
+        self.feeds += 1
+        self.last = time.ticks_ms()
+
+
+class SimNet(TcpNet):
+    """Loopback TCP to the test's broker, plus the control channel served while the loop waits."""
+
+    def __init__(self, board, control):
+        TcpNet.__init__(self)
+        self.board = board
+        self.link_up = True
+        host, port = control.split(":")
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(socket.getaddrinfo(host, int(port))[0][-1])
+        self.server.listen(4)
+        self.server.setblocking(False)
+        self.clients = {}   # socket -> bytearray of what it sent so far
+        self.heap_every = int(os.getenv("SIAGA_HEAP_SAMPLE_MS") or "0")
+        self.heap_next = time.ticks_ms()
+        self.heap_peak = 0
+
+    def up(self):
+        return self.link_up
+
+    def wait(self, ms, sock=None):
+        p = select.poll()
+        p.register(self.server, select.POLLIN)
+        for c in self.clients:
+            p.register(c, select.POLLIN)
+        if sock is not None:
+            p.register(sock, select.POLLIN)
+        for obj, ev in p.poll(ms):
+            if obj is self.server:
+                self._accept()
+            elif obj in self.clients:
+                self._serve(obj, ev)
+        if self.heap_every and time.ticks_diff(time.ticks_ms(), self.heap_next) >= 0:
+            self.heap_next = time.ticks_add(time.ticks_ms(), self.heap_every)
+            self.heap_sample()
+
+    def heap_sample(self):
+        gc.collect()
+        used = gc.mem_alloc()
+        if used > self.heap_peak:
+            self.heap_peak = used
+        return used
+
+    def _accept(self):
+        try:
+            c, _ = self.server.accept()
+        except OSError:
+            return
+        c.setblocking(False)
+        if len(self.clients) >= 8:
+            c.close()  # a runaway test must not exhaust the device's descriptors
+            return
+        self.clients[c] = bytearray()
+
+    def _serve(self, c, ev):
+        try:
+            data = c.recv(256)
+        except OSError:
+            data = b""
+        if data:
+            self.clients[c].extend(data)
+        if b"\n" not in self.clients[c] and data and len(self.clients[c]) < 256:
+            return
+        line = bytes(self.clients.pop(c)).decode().strip()
+        try:
+            if line:
+                c.setblocking(True)
+                c.send(json.dumps(self.board.control(line)).encode() + b"\n")
+        except Exception as e:
+            try:
+                c.send(json.dumps({"error": repr(e)}).encode() + b"\n")
+            except Exception:
+                pass
+        c.close()
+
+
+class SimBoard:
+    name = "sim"
+
+    def __init__(self):
+        flash = os.getenv("SIAGA_FLASH") or "flash"
+        control = os.getenv("SIAGA_CONTROL") or "127.0.0.1:7112"
+        names = (os.getenv("SIAGA_KEYS") or "sos").split(",")
+        self.keys = {}
+        for n in names:
+            self.keys[n] = Level()
+        self.tamper = None if os.getenv("SIAGA_TAMPER") == "0" else Level()
+        self.leds = {"red": Level(), "green": Level()}
+        self.buzzer = Level()
+        self.battery = Battery()
+        self.clock = Clock()
+        self.flash = FlashDir(flash)
+        self.watchdog = Watchdog()
+        self.net = SimNet(self, control)
+        self.pattern = None
+        self.app = None
+
+    def on_pattern(self, name):
+        self.pattern = name
+
+    def reset(self):
+        raise Reboot()
+
+    def control(self, line):
+        words = line.split()
+        op = words[0]
+        arg = words[1] if len(words) > 1 else ""
+        if op in ("press", "release"):
+            if arg not in self.keys:
+                return {"error": "no key %s" % arg}
+            self.keys[arg].value(op == "press")
+        elif op == "tamper" and self.tamper is not None:
+            self.tamper.value(arg == "1")
+        elif op == "batt":
+            self.battery.mv = int(arg)
+        elif op == "net":
+            self.net.link_up = arg == "1"
+        elif op != "state":
+            return {"error": "unknown request %s" % op[:16]}
+        return self.state()
+
+    def state(self):
+        app = self.app
+        link = app.link if app is not None else None
+        return {
+            "feedback": self.pattern,
+            "shown": list(app.fb.shown) if app is not None else [],
+            "red": self.leds["red"].v, "green": self.leds["green"].v, "buzzer": self.buzzer.v,
+            "link": link.state if link is not None else "none",
+            "boot": app.boot if app is not None else 0,
+            "pending": len(app.outbox) if app is not None and app.outbox is not None else 0,
+            "stats": app.stats if app is not None else {},
+            "feeds": self.watchdog.feeds,
+            "since_feed_ms": time.ticks_diff(time.ticks_ms(), self.watchdog.last),
+            "heap": self.net.heap_sample(), "heap_peak": self.net.heap_peak,
+        }
+
+
+def board():
+    return SimBoard()
