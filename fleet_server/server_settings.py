@@ -23,13 +23,9 @@ class ServerSettings(BaseSettings):
     # Fault injection for the crash tests only: wait this long between commit and ack, so a test
     # can SIGKILL the server in exactly that gap. Always 0 in production.
     fault_delay_ack_s: float = 0.0
+    stats_utc_offset_h: int = Field(7, description="statistics count local days (WIB = UTC+7)")
+    run_ingest: bool = Field(True, description="connect to the broker; off for an API-only process")
     admin_bootstrap: str = Field("", description="'user:password' creates that admin at start when no user exists")
-
-    @property
-    def default_jurisdiction(self) -> Path | None:
-        if self.jurisdiction_file:
-            return self.jurisdiction_file
-        return None
 
 
 __all__ = ["ServerSettings", "REPO_ROOT"]

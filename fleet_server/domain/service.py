@@ -236,10 +236,12 @@ class IncidentService:
                         audit_repo.append(s, at, "system", "prank_flagged", "device", dev_id, False, True,
                                           f"{d.prank_count} pranks/false alarms")
             view = incident_view(inc)
-        self._emit({"type": "incident", "event": "transition", "from": before, "incident": view})
+        feedback = lifecycle.FEEDBACK.get(to_state)
+        self._emit({"type": "incident", "event": "transition", "from": before, "incident": view,
+                    "devices": devices, "feedback": feedback})
         for dev_id in flagged_now:
             self._emit({"type": "device", "event": "prank_flagged", "device_id": dev_id})
-        return TransitionResult(incident_id, before, to_state, devices, lifecycle.FEEDBACK.get(to_state))
+        return TransitionResult(incident_id, before, to_state, devices, feedback)
 
     def add_note(self, incident_id: int, author: str, text: str, at: float | None = None) -> dict:
         at = at if at is not None else self.clock()
