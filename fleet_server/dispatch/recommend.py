@@ -1,0 +1,164 @@
+"""Recommend the top units for an incident: available, of the incident's agency, with a fresh and
+accurate fix, ranked by ETA. Every pick says why it was picked, and the nearer units that were
+passed over say why they were (out of service, busy, stale fix, wrong agency...)."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from fleet_server.dispatch.eta import EtaModel, GreatCircleEta
+from fleet_server.dispatch.index import GridIndex
+from fleet_server.units.geo import haversine_m
+from fleet_server.units.model import AGENCIES, Unit
+from fleet_server.units.tracking import Tracking
+
+# Exclusion codes, shown to the dispatcher.
+OUT_OF_SERVICE = "out_of_service"
+BUSY = "busy"
+STALE_FIX = "stale_fix"
+POOR_ACCURACY = "poor_accuracy"
+WRONG_AGENCY = "wrong_agency"
+HELD = "held"          # the caller excluded it: it declined, did not answer, or has an order pending
+
+
+def agency_for_incident(category_or_agency: str) -> str | None:
+    """Units are keyed by category (police, fire, medical, sar, disaster); the core's incidents
+    may carry its agency codes (polri, damkar, ...): both are understood, from one table."""
+    if category_or_agency in AGENCIES:
+        return category_or_agency
+    from fleet_server.domain.classification import AGENCIES as CLASSES
+    for category, a in CLASSES.items():
+        if a["agency"] == category_or_agency and category in AGENCIES:
+            return category
+    return None
+
+
+@dataclass(frozen=True)
+class IncidentSite:
+    id: int              # the incident id (the `inc` of the dispatch order)
+    lat: int             # microdegrees
+    lon: int
+    category: str        # police | fire | medical | sar | disaster (or the core's agency code)
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    k: int = 3
+    max_fix_age_s: float = 120.0
+    max_accuracy_m: int = 100
+    max_radius_m: float = 150_000.0
+    explain_excluded: int = 10      # how many passed-over units to name
+
+
+@dataclass
+class Pick:
+    unit: str
+    callsign: str
+    type: str
+    distance_m: float
+    eta_s: float
+    fix_age_s: float
+    accuracy_m: int | None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Recommendation:
+    incident: int
+    agency: str | None
+    picks: list[Pick]
+    excluded: list[dict]            # nearest passed-over units: unit, callsign, reason, distance_m
+    excluded_counts: dict[str, int]
+    searched_radius_m: float
+    note: str = ""
+
+    def public(self) -> dict:
+        return asdict(self)
+
+
+class Recommender:
+    def __init__(self, tracking: Tracking, eta: EtaModel | None = None, config: RecommenderConfig | None = None,
+                 cell_udeg: int = 10_000):
+        self.tracking = tracking
+        self.eta = eta or GreatCircleEta()
+        self.config = config or RecommenderConfig()
+        self.index = GridIndex(cell_udeg)
+        for u in tracking.units():
+            self.index.update(u)
+        tracking.on_position(self.index.update)
+
+    def recommend(self, site: IncidentSite, now: float | None = None, held: dict[str, str] | None = None,
+                  k: int | None = None) -> Recommendation:
+        now = time.time() if now is None else now
+        k = k or self.config.k
+        held = held or {}
+        c = self.config
+        agency = agency_for_incident(site.category)
+        if agency is None:
+            return Recommendation(site.id, None, [], [], {}, 0.0,
+                                  note=f"category {site.category!r} names no agency: triage decides who goes")
+        spm = self.eta.min_seconds_per_metre()
+        best: list[tuple[float, float, Unit]] = []   # (eta, distance, unit), kept sorted, at most k
+        passed: list[tuple[float, Unit, str]] = []
+        counts: dict[str, int] = {}
+        searched = 0.0
+        for bound, units in self.index.rings(site.lat, site.lon, c.max_radius_m):
+            if len(best) >= k and bound * spm > best[-1][0]:
+                break
+            searched = bound
+            for u in units:
+                p = u.position
+                d = haversine_m(site.lat, site.lon, p.lat, p.lon)
+                why = self._exclusion(u, agency, now, held)
+                if why is not None:
+                    counts[why] = counts.get(why, 0) + 1
+                    passed.append((d, u, why))
+                    continue
+                eta = self.eta.eta_s(u.type, d, p.lat, p.lon, site.lat, site.lon)
+                if len(best) < k or eta < best[-1][0]:
+                    best.append((eta, d, u))
+                    best.sort(key=lambda x: x[0])
+                    del best[k:]
+        picks = [self._pick(eta, d, u, now) for eta, d, u in best]
+        horizon = best[-1][1] if len(best) >= k else float("inf")
+        passed.sort(key=lambda x: x[0])
+        excluded = [{"unit": u.id, "callsign": u.callsign, "agency": u.agency, "status": u.status,
+                     "reason": self._explain(why, u, now, held), "code": why, "distance_m": round(d, 1)}
+                    for d, u, why in passed if d <= horizon][:c.explain_excluded]
+        note = "" if len(picks) >= k else f"only {len(picks)} eligible {agency} unit(s) within {c.max_radius_m / 1000:.0f} km"
+        return Recommendation(site.id, agency, picks, excluded, counts, round(searched, 1), note)
+
+    def _exclusion(self, u: Unit, agency: str, now: float, held: dict[str, str]) -> str | None:
+        if u.agency != agency:
+            return WRONG_AGENCY
+        if u.status == "oos":
+            return OUT_OF_SERVICE
+        if u.status != "available":
+            return BUSY
+        if u.id in held:
+            return HELD
+        if now - u.position.ts > self.config.max_fix_age_s:
+            return STALE_FIX
+        if u.position.acc is not None and u.position.acc > self.config.max_accuracy_m:
+            return POOR_ACCURACY
+        return None
+
+    def _explain(self, code: str, u: Unit, now: float, held: dict[str, str]) -> str:
+        if code == WRONG_AGENCY:
+            return f"belongs to {u.agency}"
+        if code == OUT_OF_SERVICE:
+            return "out of service"
+        if code == BUSY:
+            return f"busy ({u.status})"
+        if code == HELD:
+            return held[u.id]
+        if code == STALE_FIX:
+            return f"last fix {now - u.position.ts:.0f} s old (limit {self.config.max_fix_age_s:.0f} s)"
+        return f"fix accuracy {u.position.acc} m (limit {self.config.max_accuracy_m} m)"
+
+    def _pick(self, eta: float, d: float, u: Unit, now: float) -> Pick:
+        age = max(0.0, now - u.position.ts)
+        acc = u.position.acc
+        reasons = [f"{d / 1000:.2f} km straight line, ETA {eta / 60:.1f} min at the {u.type} speed profile",
+                   f"available, fix {age:.0f} s old" + (f", ±{acc} m" if acc is not None else ", accuracy not reported")]
+        return Pick(u.id, u.callsign, u.type, round(d, 1), round(eta, 1), round(age, 1), acc, reasons)

@@ -1,0 +1,212 @@
+"""Units and their position history in the fleet server's database (SQLite or PostgreSQL).
+
+The tables are defined here with SQLAlchemy Core on their own MetaData, so this package does not
+edit the core's models; `ensure_schema()` creates them when absent. When the lead folds them into
+the core's Alembic chain, the migration is `create_table` of exactly these two tables
+(see docs/dispatch.md)."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from typing import Iterable
+
+from sqlalchemy import (BigInteger, Column, Double, Index, Integer, MetaData, String, Table, Text,
+                        delete, insert, select, update)
+from sqlalchemy.engine import Engine
+
+from fleet_server.units.model import Position, Unit
+
+log = logging.getLogger("siaga.units.store")
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+metadata = MetaData()
+
+units_table = Table(
+    "units", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("callsign", String(32), nullable=False),
+    Column("agency", String(16), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("home_station", String(120), nullable=False, default=""),
+    Column("home_lat", Integer, nullable=True),
+    Column("home_lon", Integer, nullable=True),
+    Column("capabilities", Text, nullable=False, default="[]"),
+    Column("device_id", String(32), nullable=True, unique=True),
+    Column("status", String(16), nullable=False, default="available"),
+    Column("status_at", Double, nullable=True),
+    Column("last_lat", Integer, nullable=True),
+    Column("last_lon", Integer, nullable=True),
+    Column("last_ts", Double, nullable=True),
+    Column("last_acc", Integer, nullable=True),
+)
+
+positions_table = Table(
+    "unit_positions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("unit_id", String(32), nullable=False),
+    Column("ts", Double, nullable=False),
+    Column("received_at", Double, nullable=False),
+    Column("lat", Integer, nullable=False),
+    Column("lon", Integer, nullable=False),
+    Column("acc", Integer, nullable=True),
+    Column("spd", Integer, nullable=True),
+    Column("hdg", Integer, nullable=True),
+    Index("ix_unit_positions_unit_ts", "unit_id", "ts"),
+    Index("ix_unit_positions_ts", "ts"),
+)
+
+
+class UnitStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def ensure_schema(self) -> "UnitStore":
+        metadata.create_all(self.engine)
+        return self
+
+    # ---- units ------------------------------------------------------------------------------
+    def save_unit(self, u: Unit) -> None:
+        row = {"callsign": u.callsign, "agency": u.agency, "type": u.type, "home_station": u.home_station,
+               "home_lat": u.home_lat, "home_lon": u.home_lon, "capabilities": json.dumps(list(u.capabilities)),
+               "device_id": u.device_id, "status": u.status, "status_at": u.status_at}
+        with self.engine.begin() as c:
+            if c.execute(update(units_table).where(units_table.c.id == u.id).values(**row)).rowcount == 0:
+                c.execute(insert(units_table).values(id=u.id, **row))
+
+    def save_status(self, unit_id: str, status: str, at: float | None) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(units_table).where(units_table.c.id == unit_id).values(status=status, status_at=at))
+
+    def load_units(self) -> list[Unit]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(units_table)).mappings().all()
+        out = []
+        for r in rows:
+            u = Unit(id=r["id"], callsign=r["callsign"], agency=r["agency"], type=r["type"],
+                     home_station=r["home_station"], home_lat=r["home_lat"], home_lon=r["home_lon"],
+                     capabilities=tuple(json.loads(r["capabilities"] or "[]")), device_id=r["device_id"],
+                     status=r["status"], status_at=r["status_at"])
+            if r["last_ts"] is not None:
+                u.position = Position(lat=r["last_lat"], lon=r["last_lon"], ts=r["last_ts"],
+                                      received_at=r["last_ts"], acc=r["last_acc"])
+            out.append(u)
+        return out
+
+    # ---- positions --------------------------------------------------------------------------
+    def write_positions(self, batch: list[tuple[str, Position]]) -> None:
+        """One transaction for the batch: history rows plus each unit's latest fix."""
+        if not batch:
+            return
+        rows = [{"unit_id": uid, "ts": p.ts, "received_at": p.received_at, "lat": p.lat, "lon": p.lon,
+                 "acc": p.acc, "spd": p.spd, "hdg": p.hdg} for uid, p in batch]
+        latest: dict[str, Position] = {}
+        for uid, p in batch:
+            if uid not in latest or p.ts > latest[uid].ts:
+                latest[uid] = p
+        with self.engine.begin() as c:
+            c.execute(insert(positions_table), rows)
+            for uid, p in latest.items():
+                c.execute(update(units_table).where(units_table.c.id == uid)
+                          .values(last_lat=p.lat, last_lon=p.lon, last_ts=p.ts, last_acc=p.acc))
+
+    def history(self, unit_id: str, since: float | None = None, until: float | None = None,
+                limit: int = 10000) -> list[Position]:
+        q = select(positions_table).where(positions_table.c.unit_id == unit_id)
+        if since is not None:
+            q = q.where(positions_table.c.ts >= since)
+        if until is not None:
+            q = q.where(positions_table.c.ts <= until)
+        q = q.order_by(positions_table.c.ts.desc()).limit(limit)
+        with self.engine.connect() as c:
+            rows = c.execute(q).mappings().all()
+        return [Position(lat=r["lat"], lon=r["lon"], ts=r["ts"], received_at=r["received_at"], acc=r["acc"],
+                         spd=r["spd"], hdg=r["hdg"]) for r in reversed(rows)]
+
+    def purge_history(self, older_than: float) -> int:
+        """Retention: drop fixes taken before `older_than`. Returns how many went."""
+        with self.engine.begin() as c:
+            return c.execute(delete(positions_table).where(positions_table.c.ts < older_than)).rowcount
+
+
+class PositionBatcher:
+    """Positions reach the database in batches from a background thread: one transaction per
+    batch instead of one per fix keeps the ingest off the database's commit latency. Memory is
+    bounded: if the database falls behind by more than `max_pending` fixes, the oldest history
+    rows go first (counted in `dropped`); the latest position stays in memory either way."""
+
+    def __init__(self, store: UnitStore, max_batch: int = 500, max_delay_s: float = 0.5,
+                 max_pending: int = 200_000):
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay_s = max_delay_s
+        self._pending: deque[tuple[str, Position]] = deque()
+        self.max_pending = max_pending
+        self.dropped = 0
+        self.written = 0
+        self.failures = 0
+        self._cond = threading.Condition()
+        self._stop = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="unit-positions", daemon=True)
+        self._thread.start()
+
+    def add(self, unit: Unit, pos: Position) -> None:
+        with self._cond:
+            if len(self._pending) >= self.max_pending:
+                self._pending.popleft()
+                self.dropped += 1
+            self._pending.append((unit.id, pos))
+            if len(self._pending) >= self.max_batch:
+                self._cond.notify()
+
+    def add_many(self, items: Iterable[tuple[Unit, Position]]) -> None:
+        for u, p in items:
+            self.add(u, p)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything added so far is written (or timeout). True when empty."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify()
+            while (self._pending or self._busy) and time.monotonic() < deadline:
+                self._cond.wait(0.05)
+                self._cond.notify()
+            return not self._pending and not self._busy
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending and not self._stop:
+                    self._cond.wait(self.max_delay_s)
+                if self._stop and not self._pending:
+                    return
+                batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
+                self._busy = bool(batch)
+            try:
+                self.store.write_positions(batch)
+                self.written += len(batch)
+            except Exception:
+                # The database is away: put the batch back (oldest first) and wait before retrying.
+                log.exception("writing %d positions failed; will retry", len(batch))
+                self.failures += 1
+                with self._cond:
+                    self._pending.extendleft(reversed(batch))
+                    while len(self._pending) > self.max_pending:
+                        self._pending.popleft()
+                        self.dropped += 1
+                    self._busy = False
+                    self._cond.wait(min(5.0, 0.2 * self.failures))
+                continue
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
