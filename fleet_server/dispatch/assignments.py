@@ -1,4 +1,4 @@
-"""Assignments: a unit sent to an incident, from the order to the scene.
+r"""Assignments: a unit sent to an incident, from the order to the scene.
 
     ordered --cmdres accepted--> accepted --enters radius--> onscene
        |  \--cmdres declined/rejected/expired--> declined  -> next unit proposed
