@@ -21,6 +21,7 @@ from tests.support.mpy import MpyProcess
 
 PATTERNS = ("selftest", "idle", "no_connection", "waiting", "received", "dispatched", "near", "closed",
             "config_error")
+RELEASE_GAP_MS = 80      # > the default 30 ms debounce plus a tick
 HOLD_MARGIN_MS = 250     # a press lasts hold_ms plus this, so the firmware's debounce and tick fit
 ENTRY = "from firmware.main import main; main()"
 
@@ -142,6 +143,9 @@ class FirmwareButton:
             time.sleep(ms / 1000)
         finally:
             self.release(key)
+        # Stay released long enough for the debounce to see it: back-to-back presses would
+        # otherwise merge into one, as contact bounce does.
+        time.sleep(RELEASE_GAP_MS / 1000)
 
     def tamper(self, opened: bool = True) -> None:
         self.request(f"tamper {1 if opened else 0}")
