@@ -92,8 +92,9 @@ def _pin_problems(board: Board, pin: Pin) -> list[Problem]:  # noqa: C901 - one 
                         "phantom presses")
     if pin.use == "adc":
         if g not in chip.adc:
-            bad("not-adc", f"{chip.pin_name(g)} has no ADC channel; ADC pins are "
-                           f"{_gpio_list(chip.adc)}")
+            usable = chip.adc1 if board.wifi else chip.adc
+            bad("not-adc", f"{chip.pin_name(g)} has no ADC channel; usable ADC pins are "
+                           f"{_gpio_list(usable, chip.pin_prefix)}")
         elif g in chip.adc2 and board.wifi:
             bad("adc2-wifi", f"GPIO {g} is on ADC2, which the Wi-Fi driver owns while Wi-Fi is on; "
                              f"use an ADC1 pin ({_gpio_list(chip.adc1)})")
@@ -165,6 +166,10 @@ def _netlist_problems(board: Board) -> list[Problem]:
             if node in seen:
                 out.append(Problem(net, None, "netlist", f"{node} is on both {seen[node]} and {net} (short)"))
             seen[node] = net
+    on_nets = {node.split(".")[0] for node in seen}
+    for part in board.parts:
+        if part.ref not in on_nets:
+            out.append(Problem(part.ref, None, "netlist", f"{part.ref} ({part.part}) is on no net"))
     for pin in board.pins:
         node = f"{board.mcu_ref}.{board.chip.pin_name(pin.gpio)}"
         if pin.net not in board.nets:
