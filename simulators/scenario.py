@@ -282,7 +282,11 @@ class _Located:
             self.data = self._build(loader, node, ()) if node is not None else None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
-            raise ScenarioError([(name, mark.line + 1 if mark else None, f"YAML: {e.problem or e}")]) from None
+            msg = f"YAML: {e.problem or e}"
+            if e.context and e.context_mark is not None and e.context_mark is not mark:
+                # An unclosed bracket is noticed lines later; say where it opened too.
+                msg += f" ({e.context} on line {e.context_mark.line + 1})"
+            raise ScenarioError([(name, mark.line + 1 if mark else None, msg)]) from None
         except yaml.YAMLError as e:
             raise ScenarioError([(name, None, f"YAML: {e}")]) from None
         finally:
