@@ -295,7 +295,10 @@ class PanicButton:
         for fk in self.folds:
             if self.folds[fk]["key"] == key:
                 self.folds[fk]["last"] = now
-        if self.current is not None and self.current["key"] == key:
+        if self.current is None:
+            # An alarm from before a reboot: the citizen still deserves to see it was received.
+            self.current = {"key": key, "acked": False, "state": "waiting", "inc": None, "at": now}
+        if self.current["key"] == key:
             self.current["acked"] = True
             self.current["inc"] = msg["inc"]
             if self.current["state"] == "waiting":

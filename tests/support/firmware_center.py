@@ -17,6 +17,9 @@ class CenterStandIn:
         self.acked: list[tuple[str, int, int]] = []
         self.rec = Recorder(host, port, username, password, topics=(topics.subscription_up("+"),))
         self.rec.client.on_message = self._on_message_and_ack
+        # Tests restart the broker; come back within a second like the server would, not after
+        # paho's default backoff of up to two minutes.
+        self.rec.client.reconnect_delay_set(0.1, 1)
 
     def _on_message_and_ack(self, client, userdata, msg):
         self.rec._on_message(client, userdata, msg)
