@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hardware.schematics import BOARDS, board_file
 from hardware.schematics.boardmap import USES_IN, USES_OUT, Board, BoardFormatError, Pin, load_board
+from hardware.schematics.chips import ESP32
 
 log = logging.getLogger("siaga.hardware.pincheck")
 
@@ -101,7 +102,7 @@ def _pin_problems(board: Board, pin: Pin) -> list[Problem]:  # noqa: C901 - one 
     if g in chip.strapping and pin.use in DRIVEN_AT_BOOT:
         bad("strapping", f"strapping pin: {chip.strapping[g]}; a {pin.use} held during power-up "
                          "would change how the chip boots")
-    if g == 12 and pin.pull in ("up", "external_up"):
+    if chip is ESP32 and g == 12 and pin.pull in ("up", "external_up"):
         bad("strapping", chip.strapping[12])
     if pin.voltage > chip.max_volts:
         bad("voltage", f"{pin.voltage:g} V on a pin rated to {chip.max_volts:g} V; {chip.name} pins are "
