@@ -9,8 +9,10 @@ The incident is a plain dict, so the server can feed it from any storage row. Ke
     category     str                  yes       police|fire|medical|sar|disaster|unknown (protocols.messages)
     agency       str | None           no        police|fire|medical|sar|disaster; default: from category
     priority     int 1..4             yes       1 life-threatening now .. 4 no threat to life
-    state        str                  yes       new|acknowledged|dispatched|en_route|on_scene|resolved,
-                                                or a closure: false_alarm|prank|duplicate|cancelled
+    state        str                  yes       new|acknowledged|dispatched|enroute|onscene|resolved
+                                                (fleet_server.domain.lifecycle's names; en_route and
+                                                on_scene are accepted too), or a closure:
+                                                false_alarm|prank|duplicate|cancelled
     received     int (Unix s)         yes       when the server received the first alarm (incident created)
     pressed      int (Unix s) | None  no        when the button was pressed (device clock) -> <onset>
     updated      int (Unix s) | None  no        last state change; <sent> of Update/Cancel (default received)
@@ -39,9 +41,11 @@ from protocols.messages import CATEGORIES, TS_MAX, TS_MIN
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 WIB = timezone(timedelta(hours=7), "WIB")
-ACTIVE = ("new", "acknowledged", "dispatched", "en_route", "on_scene")
+ACTIVE = ("new", "acknowledged", "dispatched", "enroute", "onscene")
 CLOSURES = ("false_alarm", "prank", "duplicate", "cancelled")
 STATES = ACTIVE + ("resolved",) + CLOSURES
+# Spellings an earlier draft of this module documented; the API still sends them.
+STATE_ALIASES = {"en_route": "enroute", "on_scene": "onscene"}
 AGENCIES = ("police", "fire", "medical", "sar", "disaster")
 DEFAULT_SENDER = "112@bandung.go.id"
 SENDER_NAME = "Bandung Command Center 112"
@@ -58,8 +62,8 @@ CATEGORY = {
 # priority -> (urgency, severity). A button press is unconfirmed: certainty comes from the state.
 PRIORITY = {1: ("Immediate", "Extreme"), 2: ("Immediate", "Severe"), 3: ("Expected", "Moderate"),
             4: ("Future", "Minor")}
-CERTAINTY = {"new": "Possible", "acknowledged": "Likely", "dispatched": "Likely", "en_route": "Likely",
-             "on_scene": "Observed", "resolved": "Observed", "false_alarm": "Unlikely", "prank": "Unlikely",
+CERTAINTY = {"new": "Possible", "acknowledged": "Likely", "dispatched": "Likely", "enroute": "Likely",
+             "onscene": "Observed", "resolved": "Observed", "false_alarm": "Unlikely", "prank": "Unlikely",
              "duplicate": "Unknown", "cancelled": "Unknown"}
 CLOSURE_NOTE = {"false_alarm": "Ditutup: alarm palsu (false alarm)", "prank": "Ditutup: panggilan iseng (prank)",
                 "duplicate": "Ditutup: duplikat insiden lain (duplicate)", "cancelled": "Dibatalkan (cancelled)"}
@@ -123,7 +127,7 @@ def _checked(incident: dict, sender: str) -> dict:
     if agency is not None and agency not in AGENCIES:
         raise CapError(f"incident key 'agency' must be one of {', '.join(AGENCIES)} or null, got {agency!r}")
     c["priority"] = _int(incident, "priority", 1, 4)
-    c["state"] = incident.get("state")
+    c["state"] = STATE_ALIASES.get(incident.get("state"), incident.get("state"))
     if c["state"] not in STATES:
         raise CapError(f"incident key 'state' must be one of {', '.join(STATES)}, got {c['state']!r}")
     ts_range = (TS_MIN, TS_MAX)  # the wire protocol's sane clock range (2020..2100)

@@ -110,6 +110,19 @@ def test_given_each_of_our_categories_then_the_cap_category_matches(category, ca
     assert got["infos"][0]["categories"] == [cap_category]
 
 
+def test_given_the_incident_lifecycle_then_cap_knows_exactly_its_states():
+    from fleet_server.domain import lifecycle
+    assert set(cap.STATES) == set(lifecycle.STATES)
+    assert set(cap.CLOSURES) == set(lifecycle.CLOSURES)
+
+
+@pytest.mark.parametrize("state,alias", [("enroute", "en_route"), ("onscene", "on_scene")])
+def test_given_the_lifecycle_travel_states_in_either_spelling_then_the_same_update(state, alias):
+    a = cap.incident_to_cap({**BASE, "state": state, "updated": 1795377500})
+    assert a == cap.incident_to_cap({**BASE, "state": alias, "updated": 1795377500})
+    assert cap.read_alert(a)["msgType"] == "Update"
+
+
 def test_given_text_with_control_characters_then_they_are_replaced_not_fatal(xsd):
     xml = cap.incident_to_cap({**BASE, "description": "a\x00b\x1bc\ud800d", "site": "x\x07"})
     assert cap.schema_errors(xml, xsd) == []
