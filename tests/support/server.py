@@ -27,7 +27,8 @@ ADMIN_USER, ADMIN_PASS = "admin", "admin-secret-1"
 
 class FleetServer:
     def __init__(self, workdir: Path, broker, database_url: str | None = None, mqtt_user: str = "fleet-server",
-                 mqtt_password: str = "server-secret", env: dict | None = None):
+                 mqtt_password: str = "server-secret", env: dict | None = None,
+                 admin: tuple[str, str] = (ADMIN_USER, ADMIN_PASS)):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.broker = broker
@@ -40,11 +41,12 @@ class FleetServer:
             "SIAGA_MQTT_HOST": broker.host, "SIAGA_MQTT_PORT": str(broker.port),
             "SIAGA_MQTT_USERNAME": mqtt_user, "SIAGA_MQTT_PASSWORD": mqtt_password,
             "SIAGA_JWT_SECRET": "test-jwt-secret-with-32-bytes-or-more!",
-            "SIAGA_ADMIN_BOOTSTRAP": f"{ADMIN_USER}:{ADMIN_PASS}",
+            "SIAGA_ADMIN_BOOTSTRAP": f"{admin[0]}:{admin[1]}",
             "SIAGA_SUPERVISE_EVERY_S": "0.5", "SIAGA_LOG_LEVEL": "INFO",
             "SIAGA_CONFIG": str(self.workdir / "none.toml"),
         }
         self.env.update(env or {})
+        self.admin = admin
         self.proc: subprocess.Popen | None = None
         self.token: str | None = None
 
@@ -62,13 +64,16 @@ class FleetServer:
             try:
                 r = httpx.get(self.base_url + "/healthz", timeout=1)
                 if r.status_code == 200 and (self.env.get("SIAGA_RUN_INGEST") == "false" or r.json()["broker_link"]):
-                    self.token = self.login(ADMIN_USER, ADMIN_PASS)
-                    return self
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"fleet server not ready within {timeout}s:\n{self.output()[-3000:]}")
+        else:
+            self.stop()
+            raise RuntimeError(f"fleet server not ready within {timeout}s:\n{self.output()[-3000:]}")
+        # The admin exists once the app started (bootstrap from the environment, or made by the CLI).
+        self.token = self.login(*self.admin)
+        return self
 
     def login(self, username: str, password: str) -> str:
         r = httpx.post(self.base_url + "/api/v1/auth/token", data={"username": username, "password": password},

@@ -109,12 +109,37 @@ def create_report(body: ReportIn, service: ServiceDep, user: CurrentUser) -> dic
 
 @router.get("/{incident_id}/cap", response_class=Response, **needs("viewer"))
 def cap(incident_id: int, db: DbDep, request: Request) -> Response:
-    """CAP 1.2 XML of the incident, from fleet_server.domain.cap.incident_to_cap(detail), where
-    detail is exactly what GET /incidents/{id} returns (alarms, notes, audit, clocks included)."""
+    """CAP 1.2 XML of the incident (fleet_server.domain.cap.incident_to_cap, the CAP issue's)."""
     detail = incident_detail(db, incident_id, request.app.state.settings.response_promise_s)
     try:
-        from fleet_server.domain.cap import incident_to_cap  # written in the CAP issue
+        from fleet_server.domain.cap import CapError, incident_to_cap  # written in the CAP issue
     except ImportError:
         raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, "CAP export is not installed yet") from None
-    xml = incident_to_cap(detail)
-    return Response(xml if isinstance(xml, (bytes, str)) else str(xml), media_type="application/xml")
+    try:
+        xml = incident_to_cap(cap_input(detail))
+    except CapError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"incident cannot be expressed as CAP: {e}") from None
+    return Response(xml, media_type="application/cap+xml")
+
+
+# Our state names -> the CAP module's (it spells the two travel states with underscores).
+_CAP_STATE = {"enroute": "en_route", "onscene": "on_scene"}
+
+
+def cap_input(detail: dict) -> dict:
+    """The CAP module's incident dict from our incident detail (see fleet_server/domain/cap.py)."""
+    clocks = detail["clocks"]
+    changed = [t for t in (clocks["acknowledged_at"], clocks["dispatched_at"], clocks["enroute_at"],
+                           clocks["onscene_at"], clocks["closed_at"]) if t is not None]
+    loc = detail["location"]
+    return {
+        "id": detail["id"], "category": detail["category"],
+        "agency": None,  # the CAP module derives it from the category (its names differ from ours)
+        "priority": detail["priority"], "state": _CAP_STATE.get(detail["state"], detail["state"]),
+        "received": int(clocks["received_at"]),
+        "pressed": int(clocks["pressed_at"]) if clocks["pressed_at"] else None,
+        "updated": int(max(changed)) if changed else None,
+        "lat": loc["lat_udeg"], "lon": loc["lon_udeg"], "accuracy_m": loc["acc_m"], "site": detail["site"],
+        "station": detail["station"]["name"], "press_count": detail["press_count"] or None,
+        "description": detail["summary"],
+    }

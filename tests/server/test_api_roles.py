@@ -1,0 +1,154 @@
+"""Role matrix over real HTTP: every route the app publishes in its OpenAPI document × every role
+(and no token) gives 401 / 403 / 2xx exactly as the route declares (x-required-role). The routes
+come from the running app, so a new route cannot escape: without an example request below, or
+without a declared role, this test fails."""
+import itertools
+
+import httpx
+import pytest
+
+from fleet_server.api.security import ROLES, role_at_least
+from tests.support.server import FleetServer
+
+_n = itertools.count(1)
+
+
+def _incident(srv) -> int:
+    r = srv.api("POST", "/incidents/reports", json={"category": "fire", "summary": "asap di pasar"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+# (method, path) -> function(server) -> (path parameters, request kwargs)
+EXAMPLES = {
+    ("get", "/api/v1/auth/me"): lambda srv: ({}, {}),
+    ("get", "/api/v1/users"): lambda srv: ({}, {}),
+    ("post", "/api/v1/users"): lambda srv: ({}, {"json": {"username": f"u{next(_n)}", "password": "password-123",
+                                                          "role": "viewer"}}),
+    ("get", "/api/v1/incidents"): lambda srv: ({}, {"params": {"open": True}}),
+    ("get", "/api/v1/incidents/{incident_id}"): lambda srv: ({"incident_id": srv.incident}, {}),
+    ("post", "/api/v1/incidents/{incident_id}/transition"): lambda srv: (
+        {"incident_id": _incident(srv)}, {"json": {"to_state": "acknowledged"}}),
+    ("post", "/api/v1/incidents/{incident_id}/notes"): lambda srv: ({"incident_id": srv.incident},
+                                                                    {"json": {"text": "penelpon panik"}}),
+    ("post", "/api/v1/incidents/reports"): lambda srv: ({}, {"json": {"category": "disaster", "summary": "banjir"}}),
+    ("get", "/api/v1/incidents/{incident_id}/cap"): lambda srv: ({"incident_id": srv.incident}, {}),
+    ("get", "/api/v1/devices"): lambda srv: ({}, {}),
+    ("post", "/api/v1/devices"): lambda srv: ({}, {"json": {"id": f"btn-r{next(_n)}", "kind": "button"}}),
+    ("get", "/api/v1/devices/{device_id}"): lambda srv: ({"device_id": "btn-matrix"}, {}),
+    ("patch", "/api/v1/devices/{device_id}"): lambda srv: ({"device_id": "btn-matrix"}, {"json": {"site": "Dago"}}),
+    ("get", "/api/v1/pranks"): lambda srv: ({}, {}),
+    ("get", "/api/v1/audit"): lambda srv: ({}, {"params": {"limit": 5}}),
+    ("get", "/api/v1/stats"): lambda srv: ({}, {}),
+}
+PUBLIC = {("post", "/api/v1/auth/token"), ("get", "/healthz"), ("get", "/metrics")}
+
+
+def _cap_installed() -> bool:
+    try:
+        import fleet_server.domain.cap  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+@pytest.fixture
+def api_server(broker, tmp_path):
+    # API only (no broker link needed for the matrix): faster, and the matrix is about HTTP.
+    srv = FleetServer(tmp_path / "srv", broker, env={"SIAGA_RUN_INGEST": "false"}).start()
+    try:
+        srv.tokens = {None: None}
+        for role in ROLES:
+            r = srv.api("POST", "/users", json={"username": f"m-{role}", "password": "password-123", "role": role})
+            assert r.status_code == 201, r.text
+            srv.tokens[role] = srv.login(f"m-{role}", "password-123")
+        assert srv.api("POST", "/devices", json={"id": "btn-matrix", "kind": "button"}).status_code == 201
+        srv.incident = _incident(srv)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_given_every_route_and_every_role_then_the_answer_is_401_403_or_2xx_as_the_route_declares(api_server):
+    srv = api_server
+    spec = httpx.get(srv.base_url + "/openapi.json", timeout=10).json()
+    routes = [(m, p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
+    undeclared = [(m, p) for m, p, op in routes if "x-required-role" not in op]
+    assert undeclared == [], "every route must declare its role"
+    missing = [(m, p) for m, p, op in routes if (m, p) not in EXAMPLES and (m, p) not in PUBLIC]
+    assert missing == [], "add an example request for each new route"
+    checked = 0
+    for method, path, op in routes:
+        needed = op["x-required-role"]
+        if (method, path) in PUBLIC:
+            assert needed == "public"
+            continue
+        assert needed in ROLES
+        for role in (None,) + ROLES:
+            params, kw = EXAMPLES[(method, path)](srv)
+            url = srv.base_url + path.format(**params)
+            headers = {"Authorization": f"Bearer {srv.tokens[role]}"} if role else {}
+            r = httpx.request(method.upper(), url, headers=headers, timeout=10, **kw)
+            if role is None:
+                want = {401}
+            elif not role_at_least(role, needed):
+                want = {403}
+            elif path.endswith("/cap") and not _cap_installed():
+                want = {501}  # wired; the CAP module arrives with its own issue
+            else:
+                want = set(range(200, 300))
+            assert r.status_code in want, (method, path, role, r.status_code, r.text[:200])
+            checked += 1
+    assert checked == len(EXAMPLES) * (len(ROLES) + 1)
+
+
+def test_given_a_forged_or_expired_token_then_401(api_server):
+    import jwt
+    srv = api_server
+    forged = jwt.encode({"sub": "admin", "role": "admin", "exp": 4_000_000_000}, "not-our-secret-but-as-long-as-a-real-one", algorithm="HS256")
+    expired = jwt.encode({"sub": "admin", "role": "admin", "exp": 1_600_000_000},
+                         srv.env["SIAGA_JWT_SECRET"], algorithm="HS256")
+    for tok in (forged, expired, "garbage"):
+        assert srv.api("GET", "/incidents", token=tok).status_code == 401
+
+
+def test_given_a_wrong_password_then_no_token_and_the_reason_is_plain(api_server):
+    r = httpx.post(api_server.base_url + "/api/v1/auth/token", data={"username": "admin", "password": "nope"}, timeout=10)
+    assert r.status_code == 401 and r.json()["detail"] == "wrong username or password"
+
+
+def test_given_an_operator_then_acknowledging_is_allowed_but_dispatching_needs_a_dispatcher(api_server):
+    srv = api_server
+    inc = _incident(srv)
+    op, disp = srv.tokens["operator"], srv.tokens["dispatcher"]
+    assert srv.api("POST", f"/incidents/{inc}/transition", token=op, json={"to_state": "acknowledged"}).status_code == 200
+    r = srv.api("POST", f"/incidents/{inc}/transition", token=op, json={"to_state": "dispatched"})
+    assert r.status_code == 403 and "dispatcher" in r.json()["detail"]
+    assert srv.api("POST", f"/incidents/{inc}/transition", token=disp, json={"to_state": "dispatched"}).status_code == 200
+    r = srv.api("POST", f"/incidents/{inc}/transition", token=disp, json={"to_state": "acknowledged"})
+    assert r.status_code == 409 and "cannot go from dispatched to acknowledged" in r.json()["detail"]["reason"]
+    detail = srv.api("GET", f"/incidents/{inc}", token=srv.tokens["viewer"]).json()
+    assert [(a["actor"], a["from"], a["to"]) for a in detail["audit"] if a["action"] == "transition"] == [
+        ("m-operator", "new", "acknowledged"), ("m-dispatcher", "acknowledged", "dispatched")]
+    assert detail["clocks"]["dispatched_at"] >= detail["clocks"]["acknowledged_at"] >= detail["clocks"]["received_at"]
+
+
+def test_given_the_first_admin_created_by_the_cli_then_it_can_log_in(broker, tmp_path):
+    import os
+    import subprocess
+    import sys
+    srv = FleetServer(tmp_path / "srv", broker, env={"SIAGA_RUN_INGEST": "false", "SIAGA_ADMIN_BOOTSTRAP": ""},
+                      admin=("kepala", "rahasia-112"))
+    env = dict(os.environ, **srv.env)
+    out = subprocess.run([sys.executable, "-c", "from fleet_server.cli import app; app()", "admin", "create-user",
+                          "kepala", "--role", "admin", "--password", "rahasia-112"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    again = subprocess.run([sys.executable, "-c", "from fleet_server.cli import app; app()", "admin", "create-user",
+                            "kepala", "--password", "rahasia-112"], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "exists" in again.stderr
+    try:
+        srv.start()  # logs in as kepala
+        assert srv.api("GET", "/users").json()[0] == {"username": "kepala", "role": "admin", "active": True}
+    finally:
+        srv.stop()
