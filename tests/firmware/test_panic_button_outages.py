@@ -69,3 +69,21 @@ def test_given_100_alarms_through_5_broker_restarts_then_the_server_sees_and_ack
     assert btn.outbox() == [], "every one acked"
     assert seen <= {(b, s) for _d, b, s in center.acked}
     assert btn.running and btn.state()["stats"]["acks"] == 100
+
+
+def test_given_power_cut_mid_write_leaves_half_written_tmp_files_then_the_reboot_resends_the_intact_record(
+        center, make_button):
+    btn = make_button(resend_s=30).start()
+    assert btn.wait_feedback("idle", 5)
+    btn.press()
+    [first] = center.wait_uplinks("alarm", 1, timeout=5)
+    btn.kill()
+    [(boot, seq)] = btn.outbox()
+    record = btn.flash / "outbox" / f"{boot}-{seq}"
+    (record.parent / (record.name + ".tmp")).write_bytes(record.read_bytes()[:40])
+    (btn.flash / "counters.json.tmp").write_bytes(b'{"boot": 1, "se')
+    btn.start()
+    both = center.wait_uplinks("alarm", 2, timeout=10)
+    assert len(both) == 2 and both[1] == first
+    assert "flash_cut_write" in btn.output()
+    assert not list(btn.flash.rglob("*.tmp"))
