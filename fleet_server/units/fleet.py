@@ -5,6 +5,7 @@ recommendations and assignments. The core's ingest hands it `pos`, `crew` and `c
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -53,6 +54,8 @@ class Fleet:
         self.tracking.on_position(self.feed.offer)
         self.recommender = Recommender(self.tracking, eta, c.recommend)
         self.dispatch = Dispatch(self.tracking, self.recommender, publish, c.assignments, on_event)
+        self._stop = threading.Event()
+        self._feed_timer: threading.Thread | None = None
 
     # ---- what the core calls ----------------------------------------------------------------
     def handle(self, kind: str, msg: dict, received_at: float | None = None):
@@ -83,10 +86,17 @@ class Fleet:
         return self.store.purge_history(now - self.config.history_retention_s) if self.store else 0
 
     def start(self) -> "Fleet":
+        """Background work: dispatch ack timeouts, and held feed events released on time."""
         self.dispatch.start()
+        self._stop.clear()
+        self._feed_timer = threading.Thread(target=self._release_feed, name="unit-feed", daemon=True)
+        self._feed_timer.start()
         return self
 
     def close(self) -> None:
+        self._stop.set()
+        if self._feed_timer is not None:
+            self._feed_timer.join(5)
         self.dispatch.stop()
         if self.batcher:
             self.batcher.close()
@@ -100,6 +110,13 @@ class Fleet:
                 "history_dropped": self.batcher.dropped if self.batcher else 0,
                 "telemetry": self.telemetry.stats() if self.telemetry else None,
                 "feed_sent": self.feed.sent, "feed_suppressed": self.feed.suppressed}
+
+    def _release_feed(self) -> None:
+        while not self._stop.wait(max(0.02, self.config.feed_interval_s / 2)):
+            try:
+                self.feed.release_due()
+            except Exception:
+                log.exception("feed release failed")
 
     def _persist(self, unit, pos) -> None:
         if self.batcher:
