@@ -262,18 +262,23 @@ def read_alert(data: bytes) -> dict:
         found = el.find(q + tag)
         return found.text if found is not None else None
 
+    def pairs(el, tag):
+        return [[one(e, "valueName"), one(e, "value")] for e in el.findall(q + tag)]
+
     def infos():
         for info in root.findall(q + "info"):
             yield {
-                "language": one(info, "language"), "event": one(info, "event"),
-                "urgency": one(info, "urgency"), "severity": one(info, "severity"),
-                "certainty": one(info, "certainty"), "headline": one(info, "headline"),
+                **{k: one(info, k) for k in ("language", "event", "urgency", "severity", "certainty", "effective",
+                                              "onset", "expires", "senderName", "headline")},
                 "categories": [e.text for e in info.findall(q + "category")],
                 "responseTypes": [e.text for e in info.findall(q + "responseType")],
+                "eventCodes": pairs(info, "eventCode"),
                 "areas": [{"areaDesc": one(a, "areaDesc"),
+                           "polygons": [e.text for e in a.findall(q + "polygon")],
                            "circles": [e.text for e in a.findall(q + "circle")],
-                           "polygons": [e.text for e in a.findall(q + "polygon")]}
+                           "geocodes": pairs(a, "geocode")}
                           for a in info.findall(q + "area")],
+                "resources": len(info.findall(q + "resource")),
             }
 
     return {k: one(root, k) for k in ("identifier", "sender", "sent", "status", "msgType", "scope",
