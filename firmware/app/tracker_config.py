@@ -1,0 +1,83 @@
+# A tracker's provisioning file (config.json on flash) plus overrides.json from "config" commands.
+# Same rules as the button's (firmware.app.config): a bad file is a reason, never an exception,
+# and an unknown setting is refused (a typo would silently keep a default).
+import json
+from firmware.app.config import REQUIRED, _check, save_overrides, CONFIG_FILE, OVERRIDES_FILE  # noqa: F401
+
+SCHEMA = {
+    "dev": (REQUIRED, "id", 0, 0),
+    "password": (REQUIRED, "str", 1, 128),
+    "user": (None, "str", 1, 64),
+    "host": (REQUIRED, "str", 1, 253),
+    "port": (1883, "int", 1, 65535),
+    "tls": (False, "bool", 0, 0),
+    "category": ("medical", "cat", 0, 0),      # the unit's agency: the category of a crew SOS
+    "report_s": (10, "int", 1, 86400),         # moving: a position at least this often
+    "turn_deg": (30, "int", 1, 180),           # moving: report a turn sharper than this at once
+    "move_m": (200, "int", 1, 100000),         # report after this distance, moving or parked
+    "parked_s": (300, "int", 1, 86400),        # parked: the slow heartbeat
+    "moving_cms": (150, "int", 1, 10000),
+    "fix_fresh_s": (120, "int", 1, 86400),     # an SOS carries the last fix if younger than this
+    "pos_max": (500, "int", 4, 100000),        # positions kept on flash while offline
+    "heartbeat_s": (60, "int", 1, 86400),      # health message
+    "resend_s": (10, "int", 1, 3600),          # unacked SOS resent this often
+    "sos_hold_ms": (1000, "int", 0, 60000),    # the crew SOS key must be held this long
+    "debounce_ms": (30, "int", 0, 1000),
+    "uere_m": (5, "int", 1, 100),              # acc = HDOP x UERE
+    "keepalive_s": (30, "int", 2, 3600),
+    "backoff_min_ms": (500, "int", 10, 600000),
+    "backoff_max_ms": (60000, "int", 10, 3600000),
+    "connect_timeout_ms": (5000, "int", 100, 60000),
+    "tick_ms": (20, "int", 1, 100),
+    "publish_burst": (10, "int", 1, 100),
+}
+
+# Keys of the protocol's "config" command a tracker understands, and where they land.
+COMMAND_KEYS = {"heartbeat_s": "heartbeat_s", "ack_timeout_s": "resend_s", "report_s": "report_s",
+                "turn_deg": "turn_deg", "move_m": "move_m", "parked_s": "parked_s"}
+
+
+def parse(text, overrides_text=None):
+    """(config dict, None) or (None, reason)."""
+    try:
+        raw = json.loads(text)
+    except Exception:
+        return None, "config.json is not valid JSON"
+    if type(raw) is not dict:
+        return None, "config.json must hold one JSON object"
+    if overrides_text:
+        try:
+            extra = json.loads(overrides_text)
+            if type(extra) is dict:
+                for k in extra:
+                    if k in SCHEMA:
+                        raw[k] = extra[k]
+        except Exception:
+            pass  # a bad override file must not brick a provisioned tracker
+    cfg = {}
+    for name in SCHEMA:
+        default, kind, lo, hi = SCHEMA[name]
+        if name not in raw or raw[name] is None:
+            if default is REQUIRED:
+                return None, "config.json lacks %s" % name
+            cfg[name] = default
+            continue
+        why = _check(name, kind, lo, hi, raw[name])
+        if why:
+            return None, "config.json: " + why
+        cfg[name] = raw[name]
+    for name in raw:
+        if name not in SCHEMA:
+            return None, "config.json: unknown setting %s" % str(name)[:32]
+    if cfg["user"] is None:
+        cfg["user"] = cfg["dev"]
+    if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
+        return None, "config.json: backoff_max_ms is below backoff_min_ms"
+    return cfg, None
+
+
+def load(flash):
+    text = flash.read(CONFIG_FILE)
+    if text is None:
+        return None, "config.json is missing from flash (provision the tracker)"
+    return parse(text, flash.read(OVERRIDES_FILE))
