@@ -241,15 +241,22 @@ class Scenario:
         self.units: list[Unit] = list(spec.units)
         self.buttons: list[Button] = list(spec.buttons)
         self.timeline: list = list(spec.timeline)
+        self._buttons_index: dict[str, Button] | None = None
+        self._units_index: dict[str, Unit] | None = None
 
     def button(self, button_id: str) -> Button:
         return self._buttons_by_id()[button_id]
 
     def unit(self, callsign: str) -> Unit:
-        return {u.callsign: u for u in self.units}[callsign]
+        if self._units_index is None:
+            self._units_index = {u.callsign: u for u in self.units}
+        return self._units_index[callsign]
 
     def _buttons_by_id(self) -> dict[str, Button]:
-        return {b.id: b for b in self.buttons}
+        # Built on first use, which is after generated buttons are added (the lists are final then).
+        if self._buttons_index is None:
+            self._buttons_index = {b.id: b for b in self.buttons}
+        return self._buttons_index
 
     def alarm_category(self, event: Alarm | Prank) -> str:
         """The category the button sends for this event: the event's, the pressed key's, or the button's."""
@@ -417,6 +424,9 @@ def _cross_check(spec: ScenarioFile, doc: _Located, base: Path) -> Scenario:
         if jurisdiction is not None and jurisdiction.locate(b.lat_udeg, b.lon_udeg, "police") is None:
             bad(("buttons", i, "lat"), f"button {b.id!r} at {b.lat}, {b.lon} is outside every station area")
 
+    for b in scenario.buttons[len(spec.buttons):]:
+        if b.id in device_ids:
+            bad(("generate", "buttons", "prefix"), f"generated button id {b.id!r} is already {device_ids[b.id]}")
     buttons = scenario._buttons_by_id()
     units = {u.callsign for u in scenario.units}
     last = 0.0

@@ -189,6 +189,24 @@ def test_given_a_button_outside_the_city_then_the_error_names_its_line(tmp_path)
     assert str(err.value) == f"bandung.yaml:{line}: button 'btn-gbla' at -6.8117, 107.6175 is outside every station area"
 
 
+def test_given_generated_buttons_without_a_geojson_city_then_the_error_names_the_generate_block():
+    text = TINY + "generate:\n  seed: 1\n  buttons: {count: 10}\n"
+    with pytest.raises(ScenarioError, match=r"tiny.yaml:33: generated buttons need `city.geojson`"):
+        loads(text, name="tiny.yaml")
+
+
+def test_given_a_generated_id_that_clashes_with_a_listed_button_then_the_error_names_the_prefix(tmp_path):
+    text = (SCENARIOS / "bandung-scale.yaml").read_text().replace(
+        "geojson: ../../fleet_server/data/bandung", "geojson: city").replace(
+        "    count: 5000\n", "    count: 3\n    prefix: btn\n").replace("count: 600", "count: 2")
+    text += "buttons:\n  - {id: btn-000002, site: Taman, kind: park, lat: -6.9045, lon: 107.6230, category: medical}\n"
+    (tmp_path / "city").symlink_to(REPO / "fleet_server" / "data" / "bandung")
+    (tmp_path / "scale.yaml").write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "prefix: btn" in t)
+    with pytest.raises(ScenarioError, match=f"scale.yaml:{line}: generated button id 'btn-000002' is already buttons"):
+        load(tmp_path / "scale.yaml")
+
+
 @pytest.mark.parametrize("text,message", [("", "a scenario must be a YAML mapping"),
                                           ("- a\n- b\n", "tiny.yaml:1: a scenario must be a YAML mapping")])
 def test_given_yaml_that_is_not_a_mapping_then_a_clear_error(text, message):
