@@ -18,8 +18,8 @@ class EtaModel(Protocol):
     def eta_s(self, unit_type: str, distance_m: float, from_lat: int, from_lon: int, to_lat: int, to_lon: int) -> float:
         ...
 
-    def min_seconds_per_metre(self) -> float:
-        """A lower bound over all unit types: ETA >= straight distance * this."""
+    def min_seconds_per_metre(self, unit_type: str | None = None) -> float:
+        """A lower bound: ETA >= straight distance * this, for that unit type (None: any type)."""
         ...
 
 
@@ -33,8 +33,8 @@ class GreatCircleEta:
     def eta_s(self, unit_type, distance_m, from_lat=0, from_lon=0, to_lat=0, to_lon=0):
         return distance_m * self._s_per_m.get(unit_type, self._min)
 
-    def min_seconds_per_metre(self) -> float:
-        return self._min
+    def min_seconds_per_metre(self, unit_type: str | None = None) -> float:
+        return self._min if unit_type is None else self._s_per_m.get(unit_type, self._min)
 
     @staticmethod
     def distance_m(lat1: int, lon1: int, lat2: int, lon2: int) -> float:

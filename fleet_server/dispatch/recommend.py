@@ -4,6 +4,7 @@ passed over say why they were (out of service, busy, stale fix, wrong agency...)
 from __future__ import annotations
 
 import time
+from math import cos, radians
 from dataclasses import asdict, dataclass, field
 
 from fleet_server.dispatch.eta import EtaModel, GreatCircleEta
@@ -76,6 +77,18 @@ class Recommendation:
         return asdict(self)
 
 
+def _rough_m(lat1: int, lon1: int, lat2: int, lon2: int) -> float:
+    # Equirectangular: within a fraction of a percent of haversine at city distances; only used to
+    # pick which passed-over units to name (they are then measured exactly).
+    dx = (lon2 - lon1) * _lon_scale(lat1)
+    dy = lat2 - lat1
+    return (dx * dx + dy * dy) ** 0.5 * 0.111195
+
+
+def _lon_scale(lat: int) -> float:
+    return cos(radians(lat * 1e-6))
+
+
 class Recommender:
     def __init__(self, tracking: Tracking, eta: EtaModel | None = None, config: RecommenderConfig | None = None,
                  cell_udeg: int = 10_000):
@@ -83,9 +96,16 @@ class Recommender:
         self.eta = eta or GreatCircleEta()
         self.config = config or RecommenderConfig()
         self.index = GridIndex(cell_udeg)
+        # The unit types each agency fields: the search stops on the slowest bound that can still
+        # matter (a fire search need not look as far as if fire trucks were motorbikes).
+        self._types: dict[str, set[str]] = {}
         for u in tracking.units():
-            self.index.update(u)
-        tracking.on_position(self.index.update)
+            self._track(u)
+        tracking.on_position(self._track)
+
+    def _track(self, unit: Unit, *_ignored) -> None:
+        self._types.setdefault(unit.agency, set()).add(unit.type)
+        self.index.update(unit)
 
     def recommend(self, site: IncidentSite, now: float | None = None, held: dict[str, str] | None = None,
                   k: int | None = None) -> Recommendation:
@@ -97,34 +117,40 @@ class Recommender:
         if agency is None:
             return Recommendation(site.id, None, [], [], {}, 0.0,
                                   note=f"category {site.category!r} names no agency: triage decides who goes")
-        spm = self.eta.min_seconds_per_metre()
+        types = self._types.get(agency) or {None}
+        spm = min(self.eta.min_seconds_per_metre(t) for t in types)
         best: list[tuple[float, float, Unit]] = []   # (eta, distance, unit), kept sorted, at most k
-        passed: list[tuple[float, Unit, str]] = []
+        passed: list[tuple[Unit, str]] = []
         counts: dict[str, int] = {}
         searched = 0.0
-        for bound, units in self.index.rings(site.lat, site.lon, c.max_radius_m):
+        exclusion, eta_s, slat, slon = self._exclusion, self.eta.eta_s, site.lat, site.lon
+        for bound, units in self.index.rings(slat, slon, c.max_radius_m):
             if len(best) >= k and bound * spm > best[-1][0]:
                 break
             searched = bound
             for u in units:
-                p = u.position
-                d = haversine_m(site.lat, site.lon, p.lat, p.lon)
-                why = self._exclusion(u, agency, now, held)
+                why = exclusion(u, agency, now, held)
                 if why is not None:
+                    # Distance later, and only for the few that are shown.
                     counts[why] = counts.get(why, 0) + 1
-                    passed.append((d, u, why))
+                    passed.append((u, why))
                     continue
-                eta = self.eta.eta_s(u.type, d, p.lat, p.lon, site.lat, site.lon)
+                p = u.position
+                d = haversine_m(slat, slon, p.lat, p.lon)
+                eta = eta_s(u.type, d, p.lat, p.lon, slat, slon)
                 if len(best) < k or eta < best[-1][0]:
                     best.append((eta, d, u))
                     best.sort(key=lambda x: x[0])
                     del best[k:]
         picks = [self._pick(eta, d, u, now) for eta, d, u in best]
         horizon = best[-1][1] if len(best) >= k else float("inf")
-        passed.sort(key=lambda x: x[0])
+        shown = sorted(((_rough_m(slat, slon, u.position.lat, u.position.lon), u, why) for u, why in passed),
+                       key=lambda x: x[0])[:c.explain_excluded * 2]
+        shown = sorted(((haversine_m(slat, slon, u.position.lat, u.position.lon), u, why) for _r, u, why in shown),
+                       key=lambda x: x[0])
         excluded = [{"unit": u.id, "callsign": u.callsign, "agency": u.agency, "status": u.status,
                      "reason": self._explain(why, u, now, held), "code": why, "distance_m": round(d, 1)}
-                    for d, u, why in passed if d <= horizon][:c.explain_excluded]
+                    for d, u, why in shown if d <= horizon][:c.explain_excluded]
         note = "" if len(picks) >= k else f"only {len(picks)} eligible {agency} unit(s) within {c.max_radius_m / 1000:.0f} km"
         return Recommendation(site.id, agency, picks, excluded, counts, round(searched, 1), note)
 
