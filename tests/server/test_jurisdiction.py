@@ -108,6 +108,13 @@ def test_given_the_sample_city_then_each_agencys_children_tile_the_parent_withou
     assert len(children) >= 7
 
 
+def test_given_the_sample_city_then_every_station_stands_inside_its_own_area(bandung):
+    for f in bandung.areas():
+        p = f["properties"]
+        got = bandung.locate(p["station"]["lat"], p["station"]["lon"], p["agency"])
+        assert got is not None and p["id"] in got["chain"], (p["id"], got)
+
+
 def test_given_the_sample_city_then_areas_lists_features_for_the_console_and_sites_hold_the_command_center(bandung):
     police = bandung.areas("police")
     assert {f["properties"]["agency"] for f in police} == {"police"}
