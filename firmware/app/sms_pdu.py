@@ -679,6 +679,7 @@ class Reassembly:
         whole = dict(parts[1])
         whole["text"] = "".join([parts[i]["text"] for i in range(1, total + 1)])
         whole["parts"] = total
+        whole["indices"] = [parts[i].get("index") for i in range(1, total + 1)]
         return whole
 
     def expire(self, now):
