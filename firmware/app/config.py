@@ -23,7 +23,9 @@ SCHEMA = {
     "lon": (REQUIRED, "int", -LON, LON),
     "acc_m": (10, "int", 0, 10000),           # how well the provisioned site location is known
     "category": ("unknown", "cat", 0, 0),
-    "keys": (None, "keys", 0, 0),             # {"sos": "medical"} or {"police": "police", ...}
+    "keys": (None, "keys", 0, 0),             # {"sos": "medical"} or {"sos_police": "police", ...}
+    "wifi_ssid": (None, "str", 1, 32),        # read by the esp32/rp2 ports
+    "wifi_password": (None, "str", 0, 64),
     "tamper_category": ("police", "cat", 0, 0),
     "hold_ms": (1500, "int", 0, 60000),
     "debounce_ms": (30, "int", 0, 1000),
@@ -106,11 +108,19 @@ def parse(text, overrides_text=None):
             return None, "config.json: unknown setting %s (a typo would silently keep a default)" % str(name)[:32]
     if cfg["user"] is None:
         cfg["user"] = cfg["dev"]
-    if cfg["keys"] is None:
-        cfg["keys"] = {"sos": cfg["category"]}
     if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
         return None, "config.json: backoff_max_ms is below backoff_min_ms"
     return cfg, None
+
+
+def key_category(cfg, name):
+    """Category of a key: from "keys" when provisioned; otherwise a board key named sos_<category>
+    speaks for itself and any other key takes "category". None: the key is not in use."""
+    if cfg["keys"] is not None:
+        return cfg["keys"].get(name)
+    if name.startswith("sos_") and name[4:] in CATEGORIES:
+        return name[4:]
+    return cfg["category"]
 
 
 def load(flash):

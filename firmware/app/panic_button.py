@@ -55,7 +55,7 @@ class PanicButton:
         self.boot = self.outbox.start()
         self.keys = []
         for name in self.b.keys:
-            cat = c["keys"].get(name)
+            cat = configuration.key_category(c, name)
             if cat is None:
                 log("warn", "key_unassigned", key=name, effect="ignored")
                 continue

@@ -12,7 +12,7 @@
 #   board.flash     firmware.hal.flash.FlashDir over the device's file system
 #   board.watchdog  object              feed()
 #   board.reset()                       reboot the device (never returns on hardware)
-#   board.name, board.fw                port name and firmware version for status/health
+#   board.name                          port name, logged at boot
 #   board.on_pattern(name)              optional: told the feedback pattern now shown (sim reads it)
 #
 # Only firmware/ports/*.py import machine, network or termios.
