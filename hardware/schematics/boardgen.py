@@ -12,6 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a file (python hardware/schematics/x.py): find the repo's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from hardware.schematics import BOARDS, SCHEMATICS, board_file
 from hardware.schematics.boardmap import USES_OUT, Board, BoardFormatError, load_board
 from hardware.schematics.golden import write_or_check
@@ -40,7 +43,7 @@ def board_config(board: Board) -> str:
         f"WIFI = {board.wifi!r}",
         "",
         "# function -> GPIO number",
-        "PINS = " + _dict({f: g for f, g in pins.items()}),
+        "PINS = " + _dict(pins),
         "# keys a person presses (debounce these); all other inputs are switches and senses",
         "KEYS = " + _set(p.function for p in board.pins if p.use == "key"),
         "OUTPUTS = " + _set(p.function for p in board.pins if p.use in USES_OUT and not p.use.startswith("uart")),

@@ -16,6 +16,9 @@ import re
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a file (python hardware/schematics/x.py): find the repo's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from hardware.schematics import BOARDS, SCHEMATICS, board_file
 from hardware.schematics.boardmap import Board, load_board
 from hardware.schematics.golden import write_or_check

@@ -12,6 +12,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a file (python hardware/schematics/x.py): find the repo's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from hardware.schematics import BOARDS, board_file
 from hardware.schematics.boardmap import USES_IN, USES_OUT, Board, BoardFormatError, Pin, load_board
 from hardware.schematics.chips import ESP32

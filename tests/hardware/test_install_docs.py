@@ -33,7 +33,7 @@ def slug(heading: str) -> str:
 @pytest.mark.parametrize("board", BOARDS)
 def test_given_a_board_then_its_guide_embeds_the_generated_wiring_diagram(board):
     text = guide(board)
-    assert f"![" in text and f"](../../hardware/schematics/{board}/wiring.svg)" in text
+    assert "![" in text and f"](../../hardware/schematics/{board}/wiring.svg)" in text
     assert (INSTALL / f"../../hardware/schematics/{board}/wiring.svg").resolve().is_file()
 
 

@@ -230,6 +230,43 @@ def test_given_one_garbage_field_in_a_shipped_pin_map_then_it_is_refused_or_judg
     try:
         problems = check(parse_board(data))
     except BoardFormatError as exc:
-        assert f"pin" in str(exc) and key in str(exc)
+        assert "pin" in str(exc) and key in str(exc)
     else:
         assert {p.rule for p in problems} <= RULES
+
+
+# Pins an ESP32 with Wi-Fi on may give each job: not flash, not strapping, outputs not on 34-39,
+# internal pulls not on 34-39, ADC on ADC1 only. The checker must accept every such placement.
+ESP32_FREE = {4, 13, 14, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27, 32, 33}
+ESP32_SAFE = {"internal_pull_input": ESP32_FREE, "output": ESP32_FREE,
+              "external_pull_input": ESP32_FREE | {34, 35, 36, 39}, "uart_rx": ESP32_FREE | {34, 35, 36, 39},
+              "adc": {32, 33, 34, 35, 36, 39}}
+
+
+def _job(pin: dict) -> str:
+    if pin["use"] == "adc":
+        return "adc"
+    if pin["use"] == "uart_rx":
+        return "uart_rx"
+    if pin["direction"] == "out":
+        return "output"
+    return "external_pull_input" if pin["pull"].startswith("external") else "internal_pull_input"
+
+
+@given(data_=st.data(), board=st.sampled_from(["esp32_button", "esp32_tracker"]))
+def test_given_any_placement_on_pins_fit_for_each_job_then_the_esp32_board_passes(data_, board):
+    data = board_data(board)
+    used: set[int] = set()
+    placement = {}
+    for pin in sorted(data["pins"], key=lambda p: len(ESP32_SAFE[_job(p)])):   # tightest job first
+        choices = sorted(ESP32_SAFE[_job(pin)] - used)
+        placement[pin["function"]] = data_.draw(st.sampled_from(choices), label=pin["function"])
+        used.add(placement[pin["function"]])
+    parking = 100   # move everything off the board first so no intermediate move collides
+    for function in placement:
+        move(data, function, parking)
+        parking += 1
+    for function, gpio in placement.items():
+        move(data, function, gpio)
+    problems = check(parsed(data))
+    assert problems == [], "\n".join(map(str, problems))
