@@ -11,6 +11,8 @@ import math
 import time
 
 MOVING_CMS = 150     # 5.4 km/h: below this a GPS course and speed are mostly noise
+SLACK_MS = 200       # a fix this close to due counts as due: 1 Hz fixes arrive with jitter, and
+                     # report_s=1 must mean every fix, not every other one
 REASONS = ("first", "interval", "turn", "distance", "parked", "start", "stop")
 
 
@@ -60,11 +62,11 @@ class ReportPolicy:
         gone = distance_m(last["lat"], last["lon"], fix["lat"], fix["lon"])
         if not moving and ignition and gone >= self.move_m:
             moving = True
-        elapsed_s = time.ticks_diff(now_ms, self.last_ms) // 1000
+        elapsed_ms = time.ticks_diff(now_ms, self.last_ms) + SLACK_MS
         if moving != self.moving:
             return self._take(fix, now_ms, moving, "start" if moving else "stop")
         if moving:
-            if elapsed_s >= self.report_s:
+            if elapsed_ms >= self.report_s * 1000:
                 return self._take(fix, now_ms, moving, "interval")
             h0, h1 = last.get("hdg"), fix.get("hdg")
             if h0 is not None and h1 is not None and turn_deg(h0, h1) > self.turn_deg:
@@ -74,7 +76,7 @@ class ReportPolicy:
             return None
         if gone >= self.move_m:
             return self._take(fix, now_ms, moving, "distance")
-        if elapsed_s >= self.parked_s:
+        if elapsed_ms >= self.parked_s * 1000:
             return self._take(fix, now_ms, moving, "parked")
         return None
 

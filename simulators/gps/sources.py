@@ -25,13 +25,25 @@ class Epoch:
 class CaptureSource:
     """A gpsd regression log (`#` header lines skipped), epoch by epoch. Epochs are split where a
     sentence's time of day changes, as the firmware's EpochAssembler does; the gap to the next
-    epoch is the difference of their times (1 s where unknown)."""
+    epoch is the difference of their times (1 s where unknown). A line holding glued sentences
+    is cut before each '$' so each piece goes out with its own epoch (and is re-timed with it):
+    the bytes on the wire are still the capture's, in order."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         raw = self.path.read_bytes()
         self.lines = [ln for ln in raw.splitlines(keepends=True)
                       if ln.strip(b"\r\n") and not ln.startswith(b"#")]
+        self.pieces = []
+        for line in self.lines:
+            start = 0
+            while True:
+                nxt = line.find(b"$", start + 1)
+                if nxt < 0:
+                    self.pieces.append(line[start:])
+                    break
+                self.pieces.append(line[start:nxt])
+                start = nxt
 
     def data(self) -> bytes:
         """Every data line, byte for byte, as a replay writes it."""
@@ -39,7 +51,7 @@ class CaptureSource:
 
     def epochs(self) -> Iterator[Epoch]:
         groups: list[tuple[int | None, list[bytes]]] = []
-        for line in self.lines:
+        for line in self.pieces:
             r = nmea.parse_sentence(line.rstrip(b"\r\n"))
             tod = r.get("tod") if isinstance(r, dict) else None
             if not groups or (tod is not None and groups[-1][0] is not None and tod != groups[-1][0]):
