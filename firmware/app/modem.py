@@ -164,10 +164,11 @@ class Modem:
             line = self._take_line()
             if line is not None:
                 return line
+            if self._fill():
+                continue
             if ticks_diff(deadline, ticks_ms()) <= 0:
                 return None
-            if not self._fill():
-                sleep_ms(2)
+            sleep_ms(2)
 
     def _take_raw(self, n, deadline):
         if self._cr:

@@ -1,0 +1,116 @@
+"""The device side on a simulated modem (real pty, pyserial UART): hung-modem recovery through the
+reset pin, SOS by SMS, and MQTT through a SIM7600's AT+CMQTT bridged to a real Mosquitto."""
+from __future__ import annotations
+
+import time
+
+from firmware.app.modem import Modem
+from firmware.app.modem_data import CmqttLink
+from firmware.app.modem_sos import SmsUplink
+from fleet_server.sms.serial_uart import SerialUart
+from protocols import codec_json, topics
+from tests.conftest import SERVER_PASS, SERVER_USER
+from tests.gsm.conftest import CENTER, KEYS, wait_until
+from tests.gsm.test_gateway import alarm
+from tests.support.mqtt import Recorder
+
+DEV = "btn-bdg-0001"
+
+
+class ResetPin:
+    """The GPIO wired to the modem's RESET line: driving it active resets the simulated module."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.levels = []
+
+    def value(self, v):
+        self.levels.append(v)
+        if v == 0:
+            self.sim.reset()
+
+
+def test_given_a_hung_modem_when_the_driver_recovers_then_a_reset_pulse_and_reinit_bring_it_back(modems):
+    sim = modems("+62811000009", "SIM800")
+    pin = ResetPin(sim)
+    m = Modem(SerialUart(sim.port), reset_pin=pin, boot_ms=50)
+    assert m.init() == "READY"
+    sim.faults.add("hang")
+    t0 = time.monotonic()
+    assert m.recover() is True
+    assert pin.levels == [0, 1] and m.resets == 1 and sim.resets == 1
+    assert time.monotonic() - t0 < 5
+    assert m.signal()["rssi"] == 18
+    assert "ATE0" in sim.commands[-4:] or "ATE0" in sim.commands  # re-initialised after the reset
+
+
+def test_given_no_reset_pin_and_a_hung_modem_then_recover_says_no_within_its_timeouts(modems):
+    sim = modems("+62811000010", "SIM800")
+    m = Modem(SerialUart(sim.port))
+    m.init()
+    sim.faults.add("hang")
+    t0 = time.monotonic()
+    assert m.recover() is False
+    assert time.monotonic() - t0 < 3
+
+
+def test_given_sms_failure_then_the_sos_uplink_reports_none_and_succeeds_when_the_network_returns(gateway, modems, sink):
+    sim = modems("+62811000011", "SIM800")
+    up = SmsUplink(Modem(SerialUart(sim.port)), CENTER, KEYS[DEV])
+    up.modem.init()
+    sim.faults.add("no_network")
+    assert up.send_alarm(alarm(60)) is None and up.failed == 1
+    sim.faults.discard("no_network")
+    assert type(up.send_alarm(alarm(60))) is int
+    (a, _via, _m), = sink.wait("alarms", 1)
+    assert a["seq"] == 60
+
+
+def _cmqtt_link(sim, broker, got, ups):
+    m = Modem(SerialUart(sim.port))
+    m.init()
+    broker.add_account(DEV, "dev-secret", role="device")
+    broker.reload()
+    opts = {"client_id": DEV, "user": DEV, "password": "dev-secret", "host": "127.0.0.1", "port": broker.port,
+            "keepalive_s": 30, "subscriptions": [(topics.subscription_down(DEV), 1)],
+            "backoff_min_ms": 100, "backoff_max_ms": 400, "connect_timeout_ms": 10000}
+    return CmqttLink(m, opts, on_message=lambda t, p: got.append((t, p)), on_up=lambda: ups.append(1))
+
+
+def test_given_a_sim7600_when_the_device_publishes_through_cmqtt_then_the_broker_delivers_both_ways(modems, broker):
+    sim = modems("+62811000012", "SIM7600")
+    got, ups = [], []
+    link = _cmqtt_link(sim, broker, got, ups)
+    rec = Recorder("127.0.0.1", broker.port, SERVER_USER, SERVER_PASS, topics=(topics.subscription_up("alarm"),))
+    try:
+        assert wait_until(lambda: (link.step(), link.is_up())[1], 15), "CMQTT link did not come up"
+        payload = codec_json.encode(alarm(70))
+        assert link.publish(topics.up(DEV, "alarm"), payload, qos=1) == 1
+        msgs = rec.wait_for(lambda m: m.topic == topics.up(DEV, "alarm"), 1, 10)
+        assert msgs and msgs[0].payload == payload
+        ack = b'{"v":1,"t":"ack","dev":"btn-bdg-0001","boot":3,"seq":70,"inc":9,"ts":1795377360}' + b" " * 600
+        rec.publish(topics.down(DEV, "ack"), ack)  # > 512 bytes: arrives in several +CMQTTRXPAYLOAD chunks
+        assert wait_until(lambda: (link.step(), got)[1], 10)
+        assert got == [(topics.down(DEV, "ack"), ack)]
+    finally:
+        link.close()
+        rec.close()
+
+
+def test_given_data_drops_then_the_cmqtt_link_goes_down_and_returns_when_data_is_back(modems, broker):
+    sim = modems("+62811000013", "SIM7600")
+    got, ups = [], []
+    link = _cmqtt_link(sim, broker, got, ups)
+    try:
+        assert wait_until(lambda: (link.step(), link.is_up())[1], 15)
+        sim.drop_data()
+        assert wait_until(lambda: (link.step(), not link.is_up())[1], 10), "link did not notice +CMQTTCONNLOST"
+        assert link.publish(topics.up(DEV, "alarm"), b"{}") is None
+        for _ in range(5):
+            link.step()
+        assert not link.is_up()
+        sim.faults.discard("data_drop")
+        assert wait_until(lambda: (link.step(), link.is_up())[1], 15), "link did not come back"
+        assert len(ups) == 2 and link.connects == 2
+    finally:
+        link.close()
