@@ -78,10 +78,11 @@ def _draw_input(d: schemdraw.Drawing, board: Board, pin: Pin, at) -> None:
         adc = next(a for a in board.adc if a.function == pin.function)
         d += elm.Dot()
         d.push()
-        d += elm.Resistor().down().length(2.0).label(f"{adc.r_bottom // 1000} k", "right", fontsize=8)
+        top_ref, bottom_ref = _divider_refs(board, pin)
+        d += elm.Resistor().down().length(2.0).label(f"{bottom_ref} {_ohms(adc.r_bottom)}", "bottom", fontsize=8)
         d += elm.Ground()
         d.pop()
-        d += elm.Resistor().left().label(f"{adc.r_top // 1000} k", "top", fontsize=8)
+        d += elm.Resistor().left().label(f"{top_ref} {_ohms(adc.r_top)}", "top", fontsize=8)
         d += elm.Dot(open=True).label(adc.measures, "left", fontsize=9)
     else:
         pull_ref = _ref(board, refs, "R").split(" ")[0] if pin.pull.startswith("external") else None
@@ -102,6 +103,24 @@ def _draw_output(d: schemdraw.Drawing, board: Board, pin: Pin, at) -> None:
     else:
         target = _beyond(board, resistor) if resistor else _far_label(board, pin)
         d += elm.Dot(open=True).label(target, "right", fontsize=9)
+
+
+def _divider_refs(board: Board, pin: Pin) -> tuple[str, str]:
+    """The divider's resistors: the one whose far end is on ground is the bottom one."""
+    resistors = [n.split(".") for n in board.nets.get(pin.net, []) if n.startswith("R")]
+    ground = set(board.nets.get("GND", []))
+    top = bottom = ""
+    for ref, end in resistors:
+        far = f"{ref}.{'1' if end == '2' else '2'}"
+        if far in ground:
+            bottom = ref
+        else:
+            top = ref
+    return top, bottom
+
+
+def _ohms(value: int) -> str:
+    return f"{value // 1000} kΩ" if value % 1000 == 0 else f"{value} Ω"
 
 
 def _neighbours(board: Board, pin: Pin) -> list[str]:
