@@ -64,6 +64,7 @@ class Part:
     footprint: str
     mpn: str
     optional: bool = False
+    role: str = ""     # "modem" marks the GSM module, whose supply the checker inspects
 
 
 @dataclass
@@ -174,7 +175,7 @@ def _part(raw, index: int) -> Part:
     where = f"parts[{index}]"
     p = _mapping(raw, where)
     return Part(*(_text(p, k, where) for k in ("ref", "part", "value", "footprint", "mpn")),
-                optional=bool(p.get("optional", False)))
+                optional=bool(p.get("optional", False)), role=str(p.get("role", "")))
 
 
 def _nodes(name, raw) -> list:

@@ -8,6 +8,7 @@ reason a technician can act on. Exit status 1 if any board has a problem.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ def check(board: Board) -> list[Problem]:
     problems += _uart_problems(board)
     problems += _adc_problems(board)
     problems += _netlist_problems(board)
+    problems += _modem_supply_problems(board)
     for p in problems:
         log.warning("board %s: %s", board.board, p)
     return problems
@@ -180,6 +182,37 @@ def _netlist_problems(board: Board) -> list[Problem]:
             out.append(Problem(pin.function, pin.gpio, "netlist", f"net {pin.net} is not in nets"))
         elif node not in board.nets[pin.net]:
             out.append(Problem(pin.function, pin.gpio, "netlist", f"net {pin.net} does not connect {node}"))
+    return out
+
+
+# SIM800: 2 A bursts, 3.4-4.4 V. The bulk capacitor must sit on the module's own supply net.
+MODEM_BULK_MICROFARADS = 1000
+_MICROFARADS = re.compile(r"(\d+(?:\.\d+)?)\s*[µu]F")
+
+
+def _modem_supply_problems(board: Board) -> list[Problem]:
+    out: list[Problem] = []
+    parts = {p.ref: p for p in board.parts}
+    for modem in (p for p in board.parts if p.role == "modem"):
+        supply = next((net for net, nodes in board.nets.items() if f"{modem.ref}.VCC" in nodes), None)
+        if supply is None:
+            out.append(Problem(modem.ref, None, "modem-supply", f"{modem.ref}.VCC is on no net"))
+            continue
+        nodes = board.nets[supply]
+        if f"{board.mcu_ref}.3V3" in nodes or supply == "3V3":
+            out.append(Problem(modem.ref, None, "modem-supply",
+                               f"{modem.ref} ({modem.value}) is fed from the 3.3 V rail: it needs 3.4-4.4 V "
+                               "and 2 A bursts; feed it from the cell directly or a 4.0 V buck"))
+        bulk = 0.0
+        for node in nodes:
+            part = parts.get(node.split(".")[0])
+            found = _MICROFARADS.search(part.value) if part else None
+            if found:
+                bulk += float(found.group(1))
+        if bulk < MODEM_BULK_MICROFARADS:
+            out.append(Problem(modem.ref, None, "modem-supply",
+                               f"{supply} has {bulk:g} µF at {modem.ref}; the 2 A GSM bursts need at least "
+                               f"{MODEM_BULK_MICROFARADS} µF low-ESR at the module"))
     return out
 
 

@@ -19,7 +19,7 @@ from tests.support.paths import REPO
 
 RULES = {"conflict", "duplicate-function", "no-such-gpio", "flash", "radio", "direction", "input-only",
          "no-internal-pull", "floating", "not-adc", "adc2-wifi", "strapping", "voltage", "uart",
-         "uart-reserved", "uart-pins", "adc-divider", "netlist"}
+         "uart-reserved", "uart-pins", "adc-divider", "netlist", "modem-supply"}
 
 
 def rules_for(data: dict, function: str | None = None) -> set[str]:
@@ -170,6 +170,30 @@ def test_given_a_net_naming_an_unknown_part_or_a_part_on_no_net_then_the_netlist
     data["parts"].append(dict(data["parts"][1], ref="SW8"))
     text = reasons(data)
     assert "no part is SW9" in text and "SW8" in text and "on no net" in text
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_given_the_gsm_module_fed_from_the_3v3_rail_then_it_is_rejected(board):
+    data = board_data(board)
+    modem = next(p["ref"] for p in data["parts"] if p.get("role") == "modem")
+    supply = next(net for net, nodes in data["nets"].items() if f"{modem}.VCC" in nodes)
+    data["nets"][supply].remove(f"{modem}.VCC")
+    rail = "3V3" if "3V3" in data["nets"] else "VSYS"
+    data["nets"][rail].append(f"{modem}.VCC")
+    if rail == "VSYS":                      # the Pico W has no 3V3 net of ours: wire its 3V3 pin
+        data["nets"][rail].append("U1.3V3")
+    text = reasons(data)
+    assert rules_for(data) == {"modem-supply"}
+    assert "3.4-4.4 V" in text and "µF" in text      # and its bulk capacitor is now on another net
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_given_the_gsm_module_without_its_1000_uf_capacitor_then_it_is_rejected(board):
+    data = board_data(board)
+    bulk = next(p for p in data["parts"] if "1000 µF" in p["value"])
+    bulk["value"] = "470 µF 10 V"
+    assert rules_for(data) == {"modem-supply"}
+    assert "has 470 µF" in reasons(data) and "at least 1000 µF" in reasons(data)
 
 
 def test_given_a_direction_that_contradicts_the_use_then_it_is_rejected():
