@@ -2,6 +2,7 @@
 the chip is rejected with the rule broken and a reason a technician can act on."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -294,3 +295,12 @@ def test_given_any_placement_on_pins_fit_for_each_job_then_the_esp32_board_passe
         move(data, function, gpio)
     problems = check(parsed(data))
     assert problems == [], "\n".join(map(str, problems))
+
+
+def test_given_the_checker_source_then_every_rule_it_can_report_is_known_and_documented():
+    source = (REPO / "hardware" / "schematics" / "pincheck.py").read_text(encoding="utf-8")
+    emitted = set(re.findall(r'bad\("([a-z0-9-]+)"', source))
+    emitted |= set(re.findall(r'Problem\([^"\n]*"([a-z0-9-]+)"', source))
+    assert emitted == RULES
+    readme = (REPO / "hardware" / "schematics" / "README.md").read_text(encoding="utf-8")
+    assert {r for r in RULES if f"`{r}`" not in readme} == set()
