@@ -32,11 +32,13 @@ class ModemSocket:
         data = bytes(data)[:1024]  # SIM800 takes at most 1460; stay well under
         m = self.net.modem
         try:
-            m.command("AT+CIPSEND=%d" % len(data), 10000, data=data)
+            # SIM800 ends a CIPSEND with SEND OK / SEND FAIL (or DATA ACCEPT:<n>), not with OK.
+            lines = m.command("AT+CIPSEND=%d" % len(data), 10000, expect="SEND", data=data,
+                              done=lambda l: l.startswith("SEND") or l.startswith("DATA ACCEPT"))
         except AtError:
             self._closed()
             raise OSError(104)
-        ev = m.wait_event("SEND", 10000) or ""
+        ev = lines[-1] if lines else ""
         if ev.startswith("SEND OK") or ev.startswith("DATA ACCEPT"):
             return len(data)
         self._closed()

@@ -114,3 +114,40 @@ def test_given_data_drops_then_the_cmqtt_link_goes_down_and_returns_when_data_is
         assert len(ups) == 2 and link.connects == 2
     finally:
         link.close()
+
+
+def test_given_a_sim800_when_the_firmware_mqtt_client_runs_over_gsm_tcp_under_micropython_then_both_directions_work(modems, broker):
+    """The button's own MQTT client (firmware.app.mqtt_link) over the GSM link (GsmNet: AT+CIPSTART /
+    CIPSEND / +IPD) on the real MicroPython binary, through a pty, to a real Mosquitto."""
+    import json
+    import threading
+
+    from tests.support.mpy import run_script
+
+    sim = modems("+62811000014", "SIM800")
+    broker.add_account(DEV, "dev-secret", role="device")
+    broker.reload()
+    rec = Recorder("127.0.0.1", broker.port, SERVER_USER, SERVER_PASS, topics=(topics.subscription_up("alarm"),))
+    stop = threading.Event()
+
+    def answer():  # the server's side: ack what the device published
+        if rec.wait_for(lambda m: m.topic == topics.up(DEV, "alarm"), 1, 20) and not stop.is_set():
+            rec.publish(topics.down(DEV, "ack"), b'{"ok":1}')
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    try:
+        res = run_script("tests/gsm/mpy_gsm_link.py", timeout=40, env={
+            "SIAGA_MODEM": sim.port, "SIAGA_MQTT": f"127.0.0.1:{broker.port}", "SIAGA_DEV": DEV, "SIAGA_PASS": "dev-secret"})
+        assert res.returncode == 0, res.stderr.decode()
+        lines = [json.loads(l) for l in res.stdout.decode().splitlines() if l.startswith("{")]
+        assert {"sim": "READY"} in lines and {"up": True} in lines
+        assert len(lines[-1]["puback"]) == 1  # the PUBACK of our alarm (packet id 1 went to SUBSCRIBE)
+        assert lines[-1]["messages"] == [[topics.down(DEV, "ack"), '{"ok":1}']]
+        msgs = rec.matching(lambda m: m.topic == topics.up(DEV, "alarm"))
+        assert msgs and msgs[0].payload == b'{"hello":"via SIM800"}'
+        assert any(c.startswith("AT+CIPSTART=") for c in sim.commands)
+    finally:
+        stop.set()
+        t.join(25)
+        rec.close()
