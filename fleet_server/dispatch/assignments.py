@@ -92,6 +92,7 @@ class Dispatch:
         self._incidents: dict[int, _Incident] = {}
         self._assignments: dict[str, Assignment] = {}
         self._lock = threading.RLock()
+        self._on_the_way: set[str] = set()   # units with an accepted order (arrival checks)
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
         tracking.on_position(self._arrival)
@@ -276,6 +277,8 @@ class Dispatch:
 
     def _arrival(self, unit: Unit, pos: Position) -> None:
         """Tracking.on_position listener: "near" to the buttons, then on scene inside the radius."""
+        if unit.id not in self._on_the_way:  # the common case, decided without the lock
+            return
         with self._lock:
             mine = [a for a in self._assignments.values() if a.unit == unit.id and a.state == "accepted"]
         for a in mine:
@@ -317,6 +320,10 @@ class Dispatch:
             log.exception("publishing to %s failed", topic)
 
     def _move(self, a: Assignment, state: str, by: str, at: float) -> None:
+        if state == "accepted":
+            self._on_the_way.add(a.unit)
+        elif a.state == "accepted":
+            self._on_the_way.discard(a.unit)
         a.state = state
         a.history.append((at, state, by))
 

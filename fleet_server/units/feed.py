@@ -28,7 +28,7 @@ class PositionFeed:
         self.min_interval_s = min_interval_s
         self._clock = clock or time.monotonic
         self._last_sent: dict[str, float] = {}
-        self._held: dict[str, dict] = {}
+        self._held: dict[str, tuple[Unit, Position]] = {}
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self.sent = 0
@@ -48,17 +48,17 @@ class PositionFeed:
 
     def offer(self, unit: Unit, pos: Position) -> bool:
         """Tracking.on_position listener. True when the event went out now."""
-        ev = position_event(unit, pos)
         now = self._clock()
         with self._lock:
             last = self._last_sent.get(unit.id)
             if last is not None and now - last < self.min_interval_s:
-                self._held[unit.id] = ev
+                # Held as-is; the event is built only if it is ever sent (most are superseded).
+                self._held[unit.id] = (unit, pos)
                 self.suppressed += 1
                 return False
             self._last_sent[unit.id] = now
             self._held.pop(unit.id, None)
-        self._send(ev)
+        self._send(position_event(unit, pos))
         return True
 
     def release_due(self) -> int:
@@ -67,9 +67,9 @@ class PositionFeed:
         now = self._clock()
         due = []
         with self._lock:
-            for uid, ev in list(self._held.items()):
+            for uid, held in list(self._held.items()):
                 if now - self._last_sent.get(uid, 0.0) >= self.min_interval_s:
-                    due.append(ev)
+                    due.append(position_event(*held))
                     self._last_sent[uid] = now
                     del self._held[uid]
         for ev in due:

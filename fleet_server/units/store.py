@@ -62,6 +62,10 @@ positions_table = Table(
 class UnitStore:
     def __init__(self, engine: Engine):
         self.engine = engine
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        cols = ("unit_id", "ts", "received_at", "lat", "lon", "acc", "spd", "hdg")
+        self._insert_sql = "INSERT INTO unit_positions (%s) VALUES (%s)" % (", ".join(cols), ", ".join([mark] * len(cols)))
+        self._latest_sql = "UPDATE units SET last_lat = {0}, last_lon = {0}, last_ts = {0}, last_acc = {0} WHERE id = {0}".format(mark)
 
     def ensure_schema(self) -> "UnitStore":
         metadata.create_all(self.engine)
@@ -100,17 +104,16 @@ class UnitStore:
         """One transaction for the batch: history rows plus each unit's latest fix."""
         if not batch:
             return
-        rows = [{"unit_id": uid, "ts": p.ts, "received_at": p.received_at, "lat": p.lat, "lon": p.lon,
-                 "acc": p.acc, "spd": p.spd, "hdg": p.hdg} for uid, p in batch]
+        rows = [(uid, p.ts, p.received_at, p.lat, p.lon, p.acc, p.spd, p.hdg) for uid, p in batch]
         latest: dict[str, Position] = {}
         for uid, p in batch:
             if uid not in latest or p.ts > latest[uid].ts:
                 latest[uid] = p
         with self.engine.begin() as c:
-            c.execute(insert(positions_table), rows)
-            for uid, p in latest.items():
-                c.execute(update(units_table).where(units_table.c.id == uid)
-                          .values(last_lat=p.lat, last_lon=p.lon, last_ts=p.ts, last_acc=p.acc))
+            # The driver's executemany with plain tuples: SQLAlchemy's per-row parameter handling
+            # tripled the cost of a batch (23 vs 8 us a row on SQLite, measured).
+            c.exec_driver_sql(self._insert_sql, rows)
+            c.exec_driver_sql(self._latest_sql, [(p.lat, p.lon, p.ts, p.acc, uid) for uid, p in latest.items()])
 
     def history(self, unit_id: str, since: float | None = None, until: float | None = None,
                 limit: int = 10000) -> list[Position]:
