@@ -239,15 +239,18 @@ class Modem:
                 self.mqtt_handler(bytes(rx[0]).decode(), bytes(rx[1]))
 
     def poll(self, ms=0):
-        """Read and dispatch whatever the modem sent unprompted, for up to ms milliseconds."""
+        """Read and dispatch what the modem sent unprompted: waits up to ms milliseconds for the
+        first line, returns once nothing more is buffered. -> number of lines dispatched."""
         deadline = ticks_ms() + ms
+        n = 0
         while True:
-            line = self._read_line(deadline)
+            line = self._read_line(deadline if n == 0 else ticks_ms())
             if line is None:
-                return
+                return n
             if line in ("OK", "ERROR") or line == ">":
                 continue  # a late answer to a command we already gave up on
             self._dispatch(line, deadline)
+            n += 1
 
     def wait_event(self, prefix, timeout_ms=5000):
         """The first kept async result starting with prefix (removed), waiting up to timeout_ms."""
