@@ -61,6 +61,33 @@ class Mosquitto:
         self.passwd = self.workdir / "passwd"
         self.acl = self.workdir / "acl"
         self.log = self.workdir / "mosquitto.log"
+        self.pid_file = self.workdir / "mosquitto.pid"
+        self._attached_pid: int | None = None
+
+    @classmethod
+    def attach(cls, workdir: Path) -> "Mosquitto":
+        """The broker a previous process started in `workdir` (the demo's, or a technician's): its port,
+        accounts and roles are read back from its files, so accounts can be added and reloaded."""
+        workdir = Path(workdir)
+        conf = (workdir / "mosquitto.conf").read_text()
+        host, port = next(line.split()[2:0:-1] for line in conf.splitlines() if line.startswith("listener "))
+        b = cls(workdir, port=int(port), host=host)
+        roles: dict[str, str] = {}
+        current = None
+        for line in (workdir / "acl").read_text().splitlines():
+            if line.startswith("user "):
+                current = line.split(None, 1)[1]
+            elif line.startswith("topic read $SYS") and current:
+                roles[current] = "observer"
+            elif line.startswith("topic readwrite") and current:
+                roles[current] = "server"
+        for line in (workdir / "passwd").read_text().splitlines():
+            if ":" in line:
+                user, pw_hash = line.split(":", 1)
+                b.add_hashed(user, pw_hash, roles.get(user, "device"))
+        if b.pid_file.exists():
+            b._attached_pid = int(b.pid_file.read_text().strip())
+        return b
 
     # ---- accounts ---------------------------------------------------------------------------
     def add_account(self, username: str, password: str, role: str = "device") -> None:
@@ -87,6 +114,7 @@ listener {self.port} {self.host}
 allow_anonymous {'true' if self.allow_anonymous else 'false'}
 password_file {self.passwd}
 acl_file {self.acl}
+pid_file {self.pid_file}
 persistence true
 persistence_location {self.workdir / 'data'}/
 autosave_interval {self.autosave_s}
@@ -132,6 +160,9 @@ log_timestamp true
         self._write_files()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.2)
+        elif self._attached_pid:
+            os.kill(self._attached_pid, signal.SIGHUP)
             time.sleep(0.2)
 
     def kill(self) -> None:

@@ -13,6 +13,8 @@ from protocols import codec_json, topics
 from protocols.rejection import Rejection
 
 log = logging.getLogger("siaga.sim")
+# gmqtt warns on every write while the broker is away; an outage is part of the scenario, not news.
+logging.getLogger("gmqtt").setLevel(logging.ERROR)
 FW = "sim-0.1.0"
 
 

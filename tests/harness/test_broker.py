@@ -69,3 +69,22 @@ def test_broker_process_is_gone_after_stop(tmp_path):
     import os
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_running_broker_can_be_attached_and_given_a_new_account(broker):
+    """The demo's broker is started by one process; provisioning and `sim run` attach to it later."""
+    from fleet_server.broker import Mosquitto
+    from tests.conftest import SERVER_USER
+    attached = Mosquitto.attach(broker.workdir)
+    assert attached.port == broker.port and attached.accounts[SERVER_USER].role == "server"
+    attached.add_account("btn-late", "pw-late")
+    attached.reload()
+    rec = Recorder(broker.host, broker.port, OBSERVER_USER, OBSERVER_PASS)
+    try:
+        dev = _connect(broker, "btn-late", "pw-late")
+        dev.publish(topics.up("btn-late", "health"), b"hello", qos=1).wait_for_publish(5)
+        assert rec.wait_for(lambda m: m.payload == b"hello", timeout=5)
+        dev.loop_stop()
+        dev.disconnect()
+    finally:
+        rec.close()
