@@ -1,4 +1,6 @@
 """The `siaga` command."""
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Siaga 112: field-device fleet of a 112 emergency command center.", no_args_is_help=True)
@@ -54,3 +56,34 @@ def create_user(username: str, role: str = typer.Option("admin", help="viewer|op
     finally:
         db.dispose()
     typer.echo(f"user {username} ({role}) created")
+
+
+# ---- simulated city (issue 6) ------------------------------------------------------------------
+sim_app = typer.Typer(help="Simulated devices and scenarios.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+@app.command()
+def demo(duration: float = typer.Option(None, help="stop after this many seconds (default: until Ctrl-C)"),
+         speedup: float = typer.Option(None, help="scenario acceleration (default: the scenario's own)"),
+         http_port: int = typer.Option(8112, help="console/API port (a free one if taken)"),
+         mqtt_port: int = typer.Option(18830, help="broker port (a free one if taken)"),
+         workdir: Path = typer.Option(None, help="where the demo keeps its state (default: run/demo)")) -> None:
+    """Broker, fleet server and the simulated city of Bandung; prints the console URL and login."""
+    from simulators import demo as demo_mod
+
+    raise typer.Exit(demo_mod.main(duration=duration, speedup=speedup, http_port=http_port, mqtt_port=mqtt_port,
+                                   workdir=workdir))
+
+
+@sim_app.command("run")
+def sim_run(scenario: str = typer.Argument(..., help="scenario YAML, e.g. simulators/scenarios/bandung.yaml"),
+            server: str = typer.Option("http://127.0.0.1:8112", help="fleet server base URL"),
+            user: str = typer.Option("admin"), password: str = typer.Option(..., prompt=True, hide_input=True),
+            broker_host: str = typer.Option("127.0.0.1"), broker_port: int = typer.Option(1883),
+            broker_dir: str = typer.Option(None, help="the project broker's directory, to add device accounts"),
+            speedup: float = typer.Option(None), once: bool = typer.Option(True, help="play the timeline once")) -> None:
+    """Run a scenario against any broker and server, with a live summary."""
+    from simulators import simrun
+
+    raise typer.Exit(simrun.main(scenario, server, user, password, broker_host, broker_port, broker_dir, speedup, once))
