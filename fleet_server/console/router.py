@@ -32,6 +32,12 @@ def _promise_s(request: Request) -> int:
     return int(getattr(server, "response_promise_s", 300))
 
 
+def _day_offset_h(request: Request) -> int:
+    # "Today" on the statistics page is the server's statistics day (WIB by default), not the browser's.
+    tuning = getattr(request.app.state, "server_settings", None)
+    return int(getattr(tuning, "stats_utc_offset_h", 7))
+
+
 @router.get("/", include_in_schema=False)
 def root() -> RedirectResponse:
     return RedirectResponse("/console/", status_code=307)
@@ -63,11 +69,12 @@ def static(path: str) -> FileResponse:
 def config(request: Request) -> dict:
     s = _settings(request)
     return {"promise_s": _promise_s(request), "amber_after_s": s.amber_after_s, "red_after_s": s.red_after_s,
-            "stale_fix_s": s.stale_fix_s, "tile_url": s.tile_url, "tile_attribution": s.tile_attribution,
+            "stale_fix_s": s.stale_fix_s, "day_utc_offset_h": _day_offset_h(request), "tile_url": s.tile_url, "tile_attribution": s.tile_attribution,
             "map_center": list(s.map_center), "map_zoom": s.map_zoom, "sound": s.sound,
             "leaflet": LEAFLET_VERSION, "leaflet_vendored": is_vendored(STATIC / "vendor")}
 
 
 @router.get("/console/api/areas", summary="Station areas and city outline as GeoJSON (public)")
 def areas(request: Request) -> dict:
-    return area_collection(getattr(request.app.state, "jurisdiction", None))
+    service = getattr(request.app.state, "service", None)
+    return area_collection(getattr(service, "jurisdiction", None))

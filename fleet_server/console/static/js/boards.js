@@ -1,0 +1,57 @@
+// The units status board (per agency) and the device health list (for technicians).
+import { state, on } from "./store.js";
+import * as model from "./model.js";
+
+export function initBoards() {
+  on("units", renderUnits);
+  on("devices", renderDevices);
+  setInterval(() => { if (!document.getElementById("page-units").hidden) renderUnits(); }, 5000);
+}
+
+const UNIT_ORDER = ["available", "dispatched", "enroute", "onscene", "returning", "oos", "unknown"];
+
+export function renderUnits() {
+  const el = document.getElementById("units-board");
+  if (!state.unitsAvailable) { el.innerHTML = `<p class="muted">This server does not track units yet.</p>`; return; }
+  const t = model.now();
+  const byAgency = {};
+  for (const u of state.units.values()) (byAgency[u.agency] ||= []).push(u);
+  const agencies = Object.keys(byAgency).sort();
+  if (!agencies.length) { el.innerHTML = `<p class="muted">No units registered.</p>`; return; }
+  el.innerHTML = `<div class="board">${agencies.map((a) => {
+    const units = byAgency[a].sort((x, y) => UNIT_ORDER.indexOf(x.status) - UNIT_ORDER.indexOf(y.status) || String(x.callsign).localeCompare(String(y.callsign)));
+    const counts = UNIT_ORDER.map((s) => [s, units.filter((u) => u.status === s).length]).filter(([, n]) => n);
+    return `<section data-agency="${model.escape(a)}"><h2><span class="agency" style="background:${model.agencyColour(a)}"></span>${model.escape(model.agencyName(a))}
+      <span class="muted">${counts.map(([s, n]) => `${n} ${model.label(s)}`).join(" · ")}</span></h2>
+      <table class="list"><tr><th>Unit</th><th>Status</th><th>Fix</th><th>Incident</th></tr>
+      ${units.map((u) => {
+        const stale = model.unitIsStale(u, state.config.stale_fix_s, t);
+        return `<tr data-unit="${model.escape(u.id)}"><td>${model.escape(u.callsign)} <span class="muted">${model.escape(u.type)}</span></td>
+          <td class="status-${model.escape(u.status)}">${model.escape(model.label(u.status))}</td>
+          <td class="${stale ? "stale" : ""}">${u.fixAt ? model.duration(t - u.fixAt) + " ago" : "no fix"}${stale ? " (stale)" : ""}</td>
+          <td>${u.incidentId ? "#" + model.escape(u.incidentId) : ""}</td></tr>`;
+      }).join("")}</table></section>`;
+  }).join("")}</div>`;
+}
+
+const HEALTH_ORDER = ["tamper", "offline", "prank", "stuck", "low battery", "unknown", "online"];
+
+export function renderDevices() {
+  const el = document.getElementById("devices-list");
+  const t = model.now();
+  const devices = [...state.devices.values()].sort((a, b) =>
+    HEALTH_ORDER.indexOf(model.deviceHealth(a)) - HEALTH_ORDER.indexOf(model.deviceHealth(b)) || String(a.id).localeCompare(String(b.id)));
+  const bad = devices.filter((d) => model.deviceHealth(d) !== "online").length;
+  el.innerHTML = `<h2>Devices <span class="muted">${devices.length} registered, ${bad} need attention</span></h2>
+    <table class="list" id="devices-table"><tr><th>Device</th><th>Kind</th><th>Site</th><th>Health</th><th>Battery</th><th>Signal</th>
+      <th>Firmware</th><th>Last seen</th><th>Outbox</th><th>Pranks</th></tr>
+    ${devices.map((d) => {
+      const h = model.deviceHealth(d);
+      return `<tr data-device="${model.escape(d.id)}" class="${h === "online" ? "" : "bad"}"><td class="mono">${model.escape(d.id)}</td><td>${model.escape(d.kind)}</td>
+        <td>${model.escape(d.site)}</td><td class="status-${model.escape(d.status)}">${model.escape(h)}${d.tamper && h !== "tamper" ? ", tamper" : ""}</td>
+        <td>${d.batteryPct !== null ? d.batteryPct + " %" : ""}${d.batteryMv !== null ? ` <span class="muted">${(d.batteryMv / 1000).toFixed(2)} V</span>` : ""}</td>
+        <td>${d.rssi !== null ? d.rssi + " dBm" : ""}</td><td>${model.escape(d.firmware || "")}</td>
+        <td>${d.lastSeen ? model.duration(t - d.lastSeen) + " ago" : "never"}</td><td>${d.outbox ?? ""}</td>
+        <td class="prank-count">${d.prankCount}${d.prankFlagged ? " ⚑" : ""}</td></tr>`;
+    }).join("")}</table>`;
+}

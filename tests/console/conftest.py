@@ -1,0 +1,126 @@
+"""Fixtures of the console tests: one headless Chromium per session, and per test a real Mosquitto
+(the `broker` fixture), the real fleet server with the console, users of each role, and panic buttons
+that publish real alarms through protocols.codec_json as registered devices."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from protocols import codec_json, topics
+from tests.support.browser import Chromium
+from tests.support.browser_server import ConsoleServer
+
+AREAS = Path(__file__).resolve().parents[2] / "fleet_server" / "data" / "bandung"
+USERS = {"viewer": "viewer-pw-1", "operator": "operator-pw-1", "dispatcher": "dispatcher-pw-1",
+         "technician": "technician-pw-1"}
+# Accelerated colour thresholds so a test sees amber and red in seconds, not minutes.
+FAST_CLOCKS = {"SIAGA_CONSOLE_AMBER_AFTER_S": "2", "SIAGA_CONSOLE_RED_AFTER_S": "4"}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    c = Chromium()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def start_server(tmp_path, broker, env: dict | None = None) -> ConsoleServer:
+    srv = ConsoleServer(tmp_path / "srv", broker, env={"SIAGA_JURISDICTION_FILE": str(AREAS), **(env or {})})
+    srv.start()
+    try:
+        for role, pw in USERS.items():
+            r = srv.api("POST", "/users", json={"username": role, "password": pw, "role": role})
+            assert r.status_code == 201, r.text
+    except BaseException:
+        srv.stop()
+        raise
+    return srv
+
+
+@pytest.fixture
+def server(tmp_path, broker):
+    srv = start_server(tmp_path, broker)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def console(chromium):
+    """Opens console pages; each is closed after the test."""
+    pages = []
+
+    def open_page():
+        p = chromium.page()
+        pages.append(p)
+        return p
+
+    try:
+        yield open_page
+    finally:
+        for p in pages:
+            p.close()
+
+
+class Button:
+    """A registered panic button: its broker account, its registry entry, and a paho client that
+    publishes alarms the way the firmware does (app-level, QoS 1)."""
+
+    def __init__(self, server, broker, device_id: str, site: str, lat: int, lon: int, category: str = "medical"):
+        self.id, self.lat, self.lon, self.category = device_id, lat, lon, category
+        self.seq = 0
+        password = f"pw-{device_id}"
+        broker.add_account(device_id, password)
+        broker.reload()
+        r = server.api("POST", "/devices", json={"id": device_id, "kind": "button", "site": site,
+                                                  "lat_udeg": lat, "lon_udeg": lon, "category": category})
+        assert r.status_code == 201, r.text
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
+        self.client.username_pw_set(device_id, password)
+        self.client.connect(broker.host, broker.port, keepalive=30)
+        self.client.loop_start()
+
+    def press(self, presses: int = 1) -> None:
+        self.seq += 1
+        msg = {"v": 1, "t": "alarm", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
+               "cat": self.category, "trig": "button", "presses": presses, "lat": self.lat, "lon": self.lon,
+               "src": "fixed", "acc": 15, "age": 0}
+        self.client.publish(topics.up(self.id, "alarm"), codec_json.encode(msg), qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def make_button(server, broker):
+    made: list[Button] = []
+
+    def make(device_id: str, site: str = "Taman Alun-alun Bandung", lat: int = -6921700, lon: int = 107607000,
+             category: str = "medical") -> Button:
+        b = Button(server, broker, device_id, site, lat, lon, category)
+        made.append(b)
+        return b
+
+    try:
+        yield make
+    finally:
+        for b in made:
+            b.close()
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):
+    """Poll a condition with a deadline; returns the last value (truthy on success)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = predicate()
+    return value

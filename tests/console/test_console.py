@@ -1,0 +1,185 @@
+"""The operator console in headless Chromium against the real fleet server and a real Mosquitto.
+Each test reads as a specification: given ..., when ..., then ...; screenshots of the main views are
+written to docs/screenshots/ at 1366x768."""
+from __future__ import annotations
+
+import httpx
+
+from tests.console.conftest import FAST_CLOCKS, USERS, start_server, wait_until
+
+
+def incident_state(server, incident_id: int) -> str:
+    return server.api("GET", f"/incidents/{incident_id}").json()["state"]
+
+
+def only_incident(server) -> dict:
+    found = wait_until(lambda: server.api("GET", "/incidents", params={"open": "true"}).json())
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_given_the_server_when_a_browser_opens_the_root_then_it_lands_on_the_login_of_a_console_that_needs_no_internet(server, console):
+    r = httpx.get(server.base_url + "/", follow_redirects=False, timeout=5)
+    assert r.status_code == 307 and r.headers["location"] == "/console/"
+    p = console()
+    p.page.goto(server.base_url + "/")
+    p.page.wait_for_selector("#login-form")
+    assert p.page.url.endswith("/console/")
+    p.screenshot("login")
+    p.page.fill("#login-user", "operator")
+    p.page.fill("#login-pass", "wrong-password")
+    p.page.click("#login-submit")
+    p.page.wait_for_selector("#login-error:has-text('Wrong user name or password')")
+    assert p.page.is_hidden("#topbar")
+    p.login(server.base_url, "operator", USERS["operator"])
+    assert p.page.inner_text("#whoami") == "operator · operator"
+    # The city is drawn from the station areas (no tile server): police polygons and the outline.
+    assert p.page.locator("#map path.leaflet-interactive").count() >= 20
+    assert p.outside_requests == [], "the console asked the internet for something"
+    assert p.errors == []
+
+
+def test_given_a_logged_in_dispatcher_when_a_citizen_presses_a_button_then_the_sos_appears_in_the_queue_and_on_the_map_without_reload(server, console, make_button):
+    btn = make_button("btn-alun-alun")
+    p = console().login(server.base_url, "dispatcher", USERS["dispatcher"])
+    loads = p.navigations
+    assert p.page.locator("#queue [data-incident]").count() == 0
+    btn.press()
+    row = p.page.wait_for_selector("#queue [data-incident]")
+    inc = only_incident(server)
+    assert row.get_attribute("data-incident") == str(inc["id"])
+    assert "Taman Alun-alun Bandung" in row.inner_text()
+    p.page.wait_for_selector(f"#map [data-incident='{inc['id']}']")
+    # The cue: a beep (WebAudio, counted by the page) and the SOS toast, with no page reload.
+    assert wait_until(lambda: p.page.evaluate("window.siagaBeeps || 0") >= 1, timeout=5)
+    assert "New SOS" in p.page.inner_text("#toast")
+    assert p.navigations == loads
+    # The queue clock runs by itself.
+    first = p.page.inner_text("#queue .clock")
+    assert wait_until(lambda: p.page.inner_text("#queue .clock") != first, timeout=3)
+    assert p.errors == [] and p.outside_requests == []
+
+
+def test_given_an_sos_when_the_operator_acknowledges_and_closes_it_as_a_prank_by_clicks_then_the_device_prank_count_rises(server, console, make_button):
+    btn = make_button("btn-dago", site="Jl. Ir. H. Juanda (Dago)", lat=-6885000, lon=107613000, category="police")
+    p = console().login(server.base_url, "operator", USERS["operator"])
+    btn.press(presses=3)
+    p.page.click("#queue [data-incident]")
+    inc = only_incident(server)
+    p.page.wait_for_selector(f"[data-incident-view='{inc['id']}']")
+    p.page.click("button[data-act=acknowledge]")
+    assert wait_until(lambda: incident_state(server, inc["id"]) == "acknowledged")
+    p.page.wait_for_selector("#inc-state:has-text('acknowledged')")
+    assert p.page.locator("button[data-act=acknowledge]").count() == 0
+    p.screenshot("incident")
+    p.page.click("button[data-act=prank]")
+    p.page.wait_for_selector("#confirm-dialog[open]")
+    assert "counts against device btn-dago" in p.page.inner_text("#confirm-text")
+    p.page.click("#confirm-ok")
+    assert wait_until(lambda: incident_state(server, inc["id"]) == "prank")
+    p.page.wait_for_selector("#queue [data-incident]", state="detached")
+    assert wait_until(lambda: server.api("GET", "/devices/btn-dago").json()["prank_count"] == 1)
+    audit = server.api("GET", f"/incidents/{inc['id']}").json()["audit"]
+    assert [a["to"] for a in audit if a["actor"] == "operator"] == ["acknowledged", "prank"]
+    # The devices page shows the new count without a reload.
+    p.page.keyboard.press("3")
+    p.page.wait_for_selector("#devices-table tr[data-device='btn-dago'] .prank-count:has-text('1')")
+    assert p.errors == []
+
+
+def test_given_a_viewer_when_an_sos_is_open_then_the_incident_view_shows_no_action_buttons_and_keys_do_nothing(server, console, make_button):
+    btn = make_button("btn-viewer")
+    p = console().login(server.base_url, "viewer", USERS["viewer"])
+    btn.press()
+    p.page.click("#queue [data-incident]")
+    inc = only_incident(server)
+    p.page.wait_for_selector(f"[data-incident-view='{inc['id']}']")
+    assert p.page.locator("#incident-pane button").count() == 0
+    assert p.page.locator("#note-form").count() == 0
+    p.page.keyboard.press("a")
+    p.page.keyboard.press("p")
+    assert p.page.locator("#confirm-dialog[open]").count() == 0
+    assert incident_state(server, inc["id"]) == "new"
+    assert p.errors == []
+
+
+def test_given_an_operator_when_using_only_the_keyboard_then_j_selects_the_most_urgent_incident_and_a_acknowledges_it(server, console, make_button):
+    low = make_button("btn-tamper-test", category="unknown")
+    high = make_button("btn-hospital", site="RS Hasan Sadikin", lat=-6896000, lon=107598000)
+    p = console().login(server.base_url, "operator", USERS["operator"])
+    low.press()
+    p.page.wait_for_selector("#queue [data-incident]")
+    high.press()
+    wait_until(lambda: p.page.locator("#queue [data-incident]").count() == 2)
+    # Priority first (a medical SOS outranks an unknown one that triage must sort), then waiting time.
+    ids = [int(x) for x in p.page.eval_on_selector_all("#queue [data-incident]", "els => els.map(e => e.dataset.incident)")]
+    incs = {i["id"]: i for i in server.api("GET", "/incidents", params={"open": "true"}).json()}
+    assert [incs[i]["priority"] for i in ids] == sorted(incs[i]["priority"] for i in ids)
+    p.page.keyboard.press("j")
+    p.page.wait_for_selector(f"[data-incident-view='{ids[0]}']")
+    p.page.keyboard.press("a")
+    assert wait_until(lambda: incident_state(server, ids[0]) == "acknowledged")
+    p.page.keyboard.press("j")
+    p.page.wait_for_selector(f"[data-incident-view='{ids[1]}']")
+    p.page.keyboard.press("k")
+    p.page.wait_for_selector(f"[data-incident-view='{ids[0]}']")
+    p.page.keyboard.press("?")
+    p.page.wait_for_selector("#help-dialog[open]")
+    p.page.keyboard.press("Escape")
+    assert p.errors == []
+
+
+def test_given_fast_thresholds_when_an_sos_waits_then_its_queue_clock_turns_amber_then_red(tmp_path, broker, console):
+    srv = start_server(tmp_path, broker, env=FAST_CLOCKS)
+    try:
+        from tests.console.conftest import Button
+        btn = Button(srv, broker, "btn-slow", "Terminal Leuwipanjang", -6946000, 107596000)
+        try:
+            p = console().login(srv.base_url, "operator", USERS["operator"])
+            btn.press()
+            p.page.wait_for_selector("#queue .clock")
+            p.page.wait_for_selector("#queue .clock.amber", timeout=5000)
+            p.page.wait_for_selector("#queue .clock.red", timeout=5000)
+            p.page.click("#queue [data-incident]")
+            p.page.wait_for_selector("[data-incident-view]")
+            p.screenshot("queue")
+        finally:
+            btn.close()
+    finally:
+        srv.stop()
+
+
+def test_given_a_live_console_when_the_server_drops_the_feed_then_it_reconnects_by_itself_and_shows_new_alarms(server, console, make_button):
+    btn = make_button("btn-reconnect")
+    p = console().login(server.base_url, "dispatcher", USERS["dispatcher"])
+    loads = p.navigations
+    assert p.page.evaluate("window.siagaFeed.connects") == 1
+    server.restart()  # same port and database: every WebSocket is closed by the server
+    p.page.wait_for_selector("#feed-state[data-state=reconnecting]")
+    p.page.wait_for_selector("#feed-state[data-state=live]", timeout=20_000)
+    assert p.page.evaluate("window.siagaFeed.connects") == 2
+    btn.press()
+    p.page.wait_for_selector("#queue [data-incident]")
+    assert p.navigations == loads
+    assert p.errors == []
+
+
+def test_given_technician_and_viewer_pages_when_opened_then_units_devices_and_statistics_render(server, console, make_button):
+    a, b = make_button("btn-stasiun", site="Stasiun Bandung"), make_button("btn-gedebage", site="Gedebage", lat=-6940000, lon=107690000, category="fire")
+    a.press()
+    b.press()
+    wait_until(lambda: len(server.api("GET", "/incidents", params={"open": "true"}).json()) == 2)
+    p = console().login(server.base_url, "technician", USERS["technician"])
+    p.page.keyboard.press("3")
+    p.page.wait_for_selector("#devices-table tr[data-device='btn-gedebage']")
+    p.screenshot("devices")
+    p.page.keyboard.press("2")
+    p.page.wait_for_selector("#units-board :is(section, p)")
+    p.screenshot("units")
+    p.page.keyboard.press("4")
+    p.page.wait_for_selector("#stats-table tr[data-agency]")
+    rows = p.page.eval_on_selector_all("#stats-table tr[data-agency]", "els => els.map(e => [e.dataset.agency, e.children[1].textContent])")
+    assert sorted(rows) == [["damkar", "1"], ["dinkes", "1"]]
+    assert p.page.locator("#chart-agencies svg rect").count() >= 2
+    p.screenshot("stats")
+    assert p.errors == []
