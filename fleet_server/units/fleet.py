@@ -73,12 +73,17 @@ class Fleet:
 
     def register(self, unit: Unit) -> Unit:
         """Add or update a unit (and its tracker binding), in memory and in the database."""
-        self.tracking.add_unit(unit)
-        if self.store:
-            self.store.save_unit(unit)
-        if unit.position is not None:
-            self.recommender.index.update(unit)
+        self.register_many([unit])
         return unit
+
+    def register_many(self, units: list[Unit]) -> None:
+        for u in units:
+            self.tracking.add_unit(u)
+        if self.store:
+            self.store.save_units(units)
+        for u in units:
+            if u.position is not None:
+                self.recommender.index.update(u)
 
     def purge_history(self, now: float | None = None) -> int:
         """Retention; call it daily (the core's supervisor)."""

@@ -73,12 +73,18 @@ class UnitStore:
 
     # ---- units ------------------------------------------------------------------------------
     def save_unit(self, u: Unit) -> None:
-        row = {"callsign": u.callsign, "agency": u.agency, "type": u.type, "home_station": u.home_station,
-               "home_lat": u.home_lat, "home_lon": u.home_lon, "capabilities": json.dumps(list(u.capabilities)),
-               "device_id": u.device_id, "status": u.status, "status_at": u.status_at}
+        self.save_units([u])
+
+    def save_units(self, units: Iterable[Unit]) -> None:
+        """Insert or update, all in one transaction (a fleet of 500 is one commit, not 500)."""
         with self.engine.begin() as c:
-            if c.execute(update(units_table).where(units_table.c.id == u.id).values(**row)).rowcount == 0:
-                c.execute(insert(units_table).values(id=u.id, **row))
+            for u in units:
+                row = {"callsign": u.callsign, "agency": u.agency, "type": u.type, "home_station": u.home_station,
+                       "home_lat": u.home_lat, "home_lon": u.home_lon,
+                       "capabilities": json.dumps(list(u.capabilities)), "device_id": u.device_id,
+                       "status": u.status, "status_at": u.status_at}
+                if c.execute(update(units_table).where(units_table.c.id == u.id).values(**row)).rowcount == 0:
+                    c.execute(insert(units_table).values(id=u.id, **row))
 
     def save_status(self, unit_id: str, status: str, at: float | None) -> None:
         with self.engine.begin() as c:

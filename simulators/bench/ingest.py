@@ -24,6 +24,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from fleet_server.storage.db import make_engine
 from protocols import codec_json, topics
 from simulators.bench.results import write
 
@@ -121,19 +122,18 @@ class IngestConsumer:
     """The units pipeline, built once; each drain connects its persistent session anew."""
 
     def __init__(self, host, port, workdir: Path, influx_url: str | None):
-        from sqlalchemy import create_engine
         from fleet_server.telemetry import TelemetryConfig
         from fleet_server.units.fleet import Fleet, FleetConfig
         from fleet_server.units.model import Unit
 
         self.host, self.port = host, port
-        self.engine = create_engine(f"sqlite:///{workdir / 'ingest.db'}")
+        # The core's engine: SQLite in WAL mode with synchronous=NORMAL, as the server runs it.
+        self.engine = make_engine(f"sqlite:///{workdir / 'ingest.db'}")
         tele = TelemetryConfig(url=influx_url, batch_size=2000) if influx_url else None
         self.fleet = Fleet(self.engine, publish=lambda *a: None,
                            config=FleetConfig(telemetry=tele, persist_batch=2000, persist_delay_s=0.2))
-        for d in range(DEVICES):
-            self.fleet.register(Unit(id=f"B{d:04d}", callsign=f"B{d}", agency="medical", type="ambulance",
-                                     device_id=f"trk-b{d:04d}"))
+        self.fleet.register_many([Unit(id=f"B{d:04d}", callsign=f"B{d}", agency="medical", type="ambulance",
+                                       device_id=f"trk-b{d:04d}") for d in range(DEVICES)])
         self.accepted = 0
         self._target = 0
         self._done = threading.Event()
@@ -176,7 +176,6 @@ class IngestConsumer:
 def stage_costs(n: int, workdir: Path) -> dict:
     """Microseconds a message for each in-process stage, without the network: what is left of the
     measured per-message time is paho's framing, acks and the socket."""
-    from sqlalchemy import create_engine
     from fleet_server.units.fleet import Fleet, FleetConfig
     from fleet_server.units.model import Unit
 
@@ -184,11 +183,10 @@ def stage_costs(n: int, workdir: Path) -> dict:
     t0 = time.perf_counter()
     decoded = [codec_json.decode(p, t) for t, p in msgs]
     decode_us = (time.perf_counter() - t0) / n * 1e6
-    engine = create_engine(f"sqlite:///{workdir / 'stages.db'}")
+    engine = make_engine(f"sqlite:///{workdir / 'stages.db'}")
     fleet = Fleet(engine, publish=lambda *a: None, config=FleetConfig(persist_batch=2000, persist_delay_s=10))
-    for d in range(DEVICES):
-        fleet.register(Unit(id=f"B{d:04d}", callsign=f"B{d}", agency="medical", type="ambulance",
-                            device_id=f"trk-b{d:04d}"))
+    fleet.register_many([Unit(id=f"B{d:04d}", callsign=f"B{d}", agency="medical", type="ambulance",
+                              device_id=f"trk-b{d:04d}") for d in range(DEVICES)])
     now = time.time()
     t0 = time.perf_counter()
     for m in decoded:
