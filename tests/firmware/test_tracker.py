@@ -7,7 +7,12 @@ import datetime as dt
 import json
 import time
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from protocols import codec_json, topics
+from protocols.rejection import Rejection
 
 from simulators.gps import CaptureSource, NoFixSource, RouteSource
 from simulators.gps.firmware_tracker import FirmwareTracker
@@ -177,28 +182,60 @@ def test_given_each_crew_key_and_the_ignition_then_crew_messages_follow_in_order
     assert trk.wait_state(lambda s: s.get("crew") == "oos", 5).get("crew") == "oos"
 
 
+class PersistentInbox:
+    """The fleet server's ingest as it runs in production: a persistent MQTT session (clean
+    session off, QoS 1), so what devices send while it is reconnecting waits at the broker."""
+
+    def __init__(self, host: str, port: int):
+        self.messages: list[tuple[str, dict]] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="center-inbox", clean_session=False)
+        self.client.username_pw_set(SERVER_USER, SERVER_PASS)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topics.subscription_up("+"), qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect(host, port, keepalive=5)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg):
+        d = codec_json.decode(msg.payload, msg.topic)
+        assert not isinstance(d, Rejection), d
+        self.messages.append((msg.topic.rsplit("/", 1)[-1], d))
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
 def test_given_the_broker_is_down_while_driving_then_positions_wait_on_flash_and_crew_status_arrives_first(
         broker, center, make_tracker):
     """Store-and-forward: the broker goes away for a few seconds of driving; positions pile up
     in the flash backlog (pos_max 4: the oldest are thinned), a crew key press meanwhile is kept
     whole; when the broker is back everything left is delivered, crew status before positions."""
-    trk = make_tracker(report_s=1, pos_max=4)
-    trk.set_gps_source(RouteSource(ROUTE, 14), speed=1)
-    trk.start()
-    _link_up(trk)
-    assert center.wait_uplinks("pos", 1, timeout=5)
-    broker.stop()
-    time.sleep(1.0)
-    trk.crew("returning")
-    time.sleep(4.0)
-    waiting = trk.backlog()
-    assert [n for n in waiting if n.startswith("c-")] and len([n for n in waiting if n.startswith("p-")]) <= 4
-    thinned = trk.state()["thinned"]
-    assert thinned > 0, "six or more fixes while offline, only four kept"
-    broker.start()
-    crew = center.wait_uplinks("crew", 1, timeout=10, where=lambda c: c["crew"] == "returning")
-    assert crew, trk.output()[-1500:]
-    deadline = time.monotonic() + 10
-    while trk.backlog() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert trk.backlog() == [], "every record left the flash after its PUBACK"
+    inbox = PersistentInbox(broker.host, broker.port)
+    try:
+        trk = make_tracker(report_s=1, pos_max=4)
+        trk.set_gps_source(RouteSource(ROUTE, 14), speed=1)
+        trk.start()
+        _link_up(trk)
+        assert center.wait_uplinks("pos", 1, timeout=5)
+        time.sleep(0.5)
+        before = len(inbox.messages)
+        broker.stop()
+        time.sleep(1.0)
+        trk.crew("returning")
+        time.sleep(4.0)
+        waiting = trk.backlog()
+        assert [n for n in waiting if n.startswith("c-")] and len([n for n in waiting if n.startswith("p-")]) <= 4
+        assert trk.state()["thinned"] > 0, "five or more fixes while offline, only four kept"
+        broker.start()
+        deadline = time.monotonic() + 10
+        while (trk.backlog() or not any(k == "crew" for k, _ in inbox.messages[before:])) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert trk.backlog() == [], "every record left the flash after its PUBACK"
+        after = [(k, d) for k, d in inbox.messages[before:] if k in ("crew", "pos")]
+        assert after and after[0][0] == "crew" and after[0][1]["crew"] == "returning", after
+        offline_pos = [d for k, d in after if k == "pos" and d["seq"] < after[0][1]["seq"]]
+        assert 1 <= len(offline_pos) <= 4, "the thinned backlog of the outage followed the crew status"
+    finally:
+        inbox.close()
