@@ -8,6 +8,7 @@ import { confirmAction, toast } from "./alert.js";
 const pane = () => document.getElementById("incident-pane");
 let current = null;       // the incident on screen
 let recommendations = [];
+let assignments = [];
 let loadSeq = 0;
 
 export function initIncidentView() {
@@ -25,9 +26,9 @@ export async function show(id) {
   if (id === null || id === undefined) { current = null; pane().innerHTML = `<p class="muted pad">Select an incident (<kbd>J</kbd>/<kbd>K</kbd>).</p>`; return; }
   try {
     const inc = await fetchIncident(id);
-    const [audit, recos] = await Promise.all([loadAudit(inc), loadRecommendations(inc)]);
+    const [audit, recos, orders] = await Promise.all([loadAudit(inc), loadRecommendations(inc), loadAssignments(inc)]);
     if (seq !== loadSeq) return;  // the dispatcher already moved on
-    current = inc; current.audit = audit; recommendations = recos;
+    current = inc; current.audit = audit; recommendations = recos; assignments = orders;
     render();
   } catch (e) {
     if (seq === loadSeq) pane().innerHTML = `<p class="error pad">Incident #${model.escape(id)} could not be loaded: ${model.escape(e.message)}</p>`;
@@ -40,10 +41,16 @@ async function loadAudit(inc) {
   catch (e) { return []; }  // a viewer may not read the audit; the timeline then shows alarms and notes
 }
 
+async function loadAssignments(inc) {
+  try { return api.items(await api.get(api.paths.assignments, { incident: inc.id }), "assignments"); }
+  catch (e) { return []; }  // no unit tracking on this server: nothing was ordered through it
+}
+
 async function loadRecommendations(inc) {
   if (!model.OPEN_STATES.includes(inc.state) || !api.can("dispatcher")) return [];
   try { return api.items(await api.get(api.paths.recommendations(inc.id)), "picks", "recommendations"); }
-  catch (e) { return e.status === 404 ? [] : [{ error: e.message }]; }
+  // 404: dispatch does not know this incident (yet); 503: unit tracking is not running here.
+  catch (e) { return e.status === 404 || e.status === 503 ? [] : [{ error: e.message }]; }
 }
 
 function render() {
@@ -60,6 +67,9 @@ function render() {
     </div>
     <div class="inc-section"><h3>Clocks (promise ${model.duration(state.config.promise_s)})</h3><div class="clocks" id="inc-clocks"></div></div>
     ${open ? `<div class="inc-section"><h3>Actions</h3><div class="actions" id="inc-actions">${actions(inc)}</div></div>` : ""}
+    ${assignments.length ? `<div class="inc-section"><h3>Units ordered</h3><table class="list" id="inc-assignments">${assignments.map((a) =>
+      `<tr data-order="${model.escape(a.id)}"><td><b>${model.escape(state.units.get(a.unit)?.callsign || a.unit)}</b></td><td class="status-${model.escape(a.state)}">${model.escape(model.label(a.state))}</td>
+       <td>${model.clockTime(a.ordered_at)} by ${model.escape(a.by)}</td><td class="muted">${model.escape(a.why || "")}</td></tr>`).join("")}</table></div>` : ""}
     ${open && api.can("dispatcher") ? `<div class="inc-section"><h3>Recommended units</h3><div id="inc-recos"></div></div>` : ""}
     <div class="inc-section"><h3>Location and device</h3><dl class="kv">
       <dt>Location</dt><dd>${inc.lat !== null ? `${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}` : "unknown"}</dd>
@@ -186,7 +196,7 @@ export async function assign(unitId) {
   const u = state.units.get(unitId);
   const ok = await confirmAction({ title: `Dispatch ${u?.callsign || unitId} to #${id}?`, text: "The order goes to the unit's tracker now.", okLabel: "Dispatch" });
   if (ok === null) return;
-  await act(() => api.post(api.paths.assign(id), { unit_id: unitId }), `${u?.callsign || unitId} dispatched to #${id}`);
+  await act(() => api.post(api.paths.assignments, { incident: id, unit: unitId }), `${u?.callsign || unitId} dispatched to #${id}`);
 }
 
 async function act(fn, done) {

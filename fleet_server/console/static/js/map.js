@@ -81,7 +81,8 @@ export function select(id) {
   selectedId = id;
   drawIncidents();
   const inc = state.incidents.get(id);
-  if (inc && inc.lat !== null) map.panTo([inc.lat, inc.lon], { animate: true });
+  // Pan only when the incident is off screen: the city view stays put while J/K walks the queue.
+  if (inc && inc.lat !== null && !map.getBounds().pad(-0.05).contains([inc.lat, inc.lon])) map.panTo([inc.lat, inc.lon], { animate: true });
 }
 
 function drawIncidents() {

@@ -77,20 +77,21 @@ export function deviceHealth(d) {
 
 export function unit(r) {
   const [lat, lon] = latLon(r);
-  const pos = r.position || r.last_position || r.fix || {};
+  const pos = r.position || {};
   return {
-    id: r.id ?? r.unit_id, callsign: r.callsign || r.name || r.id, agency: r.agency, type: r.type || r.kind || "",
-    status: r.status || r.crew || "unknown", station: r.home_station ?? r.station ?? "", lat, lon,
-    heading: r.heading ?? r.hdg ?? pos.hdg ?? pos.heading ?? null, speed: r.speed_cms ?? r.spd ?? pos.spd ?? null,
-    fixAt: r.fix_at ?? r.position_at ?? r.last_fix_at ?? pos.ts ?? pos.at ?? null,
-    stale: r.stale ?? r.position_stale ?? null, incidentId: r.incident_id ?? r.assignment?.incident_id ?? null,
-    deviceId: r.device_id ?? r.tracker_id ?? null, raw: r,
+    id: r.id, callsign: r.callsign || r.id, agency: r.agency, type: r.type || "",
+    status: r.status || "unknown", station: r.home_station ?? "", lat, lon,
+    heading: pos.hdg ?? null, speed: pos.spd ?? null,
+    fixAt: pos.ts ?? null,
+    stale: r.stale ?? null, incidentId: r.incident_id ?? null, deviceId: r.device_id ?? null, raw: r,
   };
 }
 
+// Stale is judged here, every redraw, from the fix time: a unit that stops reporting must turn grey
+// without any event telling us so. Without a fix time the server's flag decides.
 export function unitIsStale(u, staleS, now) {
-  if (u.stale !== null && u.stale !== undefined) return !!u.stale;
-  return u.fixAt === null || now - u.fixAt > staleS;
+  if (u.fixAt !== null && u.fixAt !== undefined) return now - u.fixAt > staleS;
+  return u.stale === null || u.stale === undefined ? true : !!u.stale;
 }
 
 // --- time ---------------------------------------------------------------------------------------

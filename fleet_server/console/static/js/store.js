@@ -53,7 +53,7 @@ export async function loadUnits() {
     state.unitsAvailable = true;
   } catch (e) {
     // The units API belongs to the trackers issue; the console works without it.
-    if (e.status !== 404) throw e;
+    if (e.status !== 404 && e.status !== 503) throw e;
     state.unitsAvailable = false;
   }
   emit("units", { reset: true });
@@ -80,8 +80,10 @@ function upsertIncident(inc, fromFeed) {
   if (fromFeed && !known && inc.state === "new") emit("sos", inc);
 }
 
-// Feed events: {type: "incident"|"device"|"unit"|..., <type>: {...}} (see docs/console.md); any
-// event we cannot read whole is treated as "something about id X changed" and fetched again.
+// Feed events (docs/console.md): the core's {type: "incident"|"device", event, incident|device...},
+// dispatch's {type: "dispatch.*"|"incident.progress", incident: <id>, unit: <id>} and the units'
+// {type: "unit.position", unit: <id>, lat, lon, ts, hdg, status}. Whatever an event does not carry
+// whole is fetched again, so an event we cannot read costs a request, never a wrong screen.
 const refetching = new Set();
 async function refetchIncident(id, fromFeed) {
   if (refetching.has(id)) return;
@@ -100,40 +102,39 @@ function throttle(name, fn, ms = 1000) {
   throttled[name] = setTimeout(() => { throttled[name] = null; fn().catch((e) => console.warn(name, e)); }, ms);
 }
 
+const object = (v) => (v && typeof v === "object" ? v : null);
+
 export function handleEvent(ev) {
-  const kind = String(ev.type || ev.kind || ev.event || "");
-  const body = ev.incident || ev.device || ev.unit || ev.data || ev.payload || null;
-  if (kind.startsWith("incident")) {
-    const id = body?.id ?? ev.note?.incident_id ?? ev.incident_id ?? ev.id;
+  const kind = String(ev.type || "");
+  if (kind === "incident" || kind.startsWith("incident.") || kind.startsWith("dispatch.")) {
+    const body = object(ev.incident);
+    const id = body?.id ?? (typeof ev.incident === "number" ? ev.incident : null) ?? ev.note?.incident_id ?? ev.incident_id;
     if (id === undefined || id === null) return;
     if (body && body.state && body.clocks) upsertIncident(model.incident(body), true);
-    else refetchIncident(id, true);
+    else refetchIncident(id, kind === "incident");
     emit("incident-event", { id, ev });
     // A closure as prank or false alarm counts against the devices: their counts changed.
     if (ev.event === "transition" && ["prank", "false_alarm"].includes(body?.state)) throttle("devices", loadDevices, 200);
-  } else if (kind.startsWith("device")) {
-    const id = body?.id ?? ev.device_id ?? ev.id;
+    if (kind.startsWith("dispatch.") || kind === "incident.progress") throttle("units", loadUnits, 300);
+  } else if (kind === "device" || kind.startsWith("device.")) {
+    const body = object(ev.device);
+    const id = body?.id ?? ev.device_id;
     const known = state.devices.get(id);
     // A status event carries only the new status; anything else (health, pranks) is fetched again.
     const change = body || (ev.event === "status" && ev.status ? { status: ev.status } : null);
     if (known && change) {
-      const merged = model.device({ ...known.raw, ...change });
-      state.devices.set(id, merged);
+      state.devices.set(id, model.device({ ...known.raw, ...change }));
       emit("devices", { id });
-      if (!body) throttle("devices", loadDevices);
-    } else {
-      throttle("devices", loadDevices);
     }
-  } else if (kind.startsWith("unit") || kind.startsWith("position") || kind.startsWith("assignment")) {
-    const id = body?.id ?? body?.unit_id ?? ev.unit_id ?? ev.id;
-    const known = state.units.get(id);
-    if (known && body) {
-      state.units.set(id, model.unit({ ...known.raw, ...body, id }));
-      emit("units", { id });
-    } else {
-      throttle("units", loadUnits);
-    }
-    if (body?.incident_id) refetchIncident(body.incident_id, false);
+    if (!known || !body) throttle("devices", loadDevices);
+  } else if (kind === "unit.position") {
+    const known = state.units.get(ev.unit);
+    if (!known) { throttle("units", loadUnits); return; }
+    const position = { lat: ev.lat, lon: ev.lon, ts: ev.ts, acc: ev.acc, spd: ev.spd, hdg: ev.hdg };
+    state.units.set(ev.unit, model.unit({ ...known.raw, status: ev.status ?? known.raw.status, position, stale: null }));
+    emit("units", { id: ev.unit });
+  } else if (kind.startsWith("unit")) {
+    throttle("units", loadUnits);
   }
 }
 
