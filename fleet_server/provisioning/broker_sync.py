@@ -1,0 +1,97 @@
+"""Make the project's Mosquitto accept exactly the devices the fleet server says hold credentials.
+
+The password file is rewritten from the server's database (active devices with a broker password
+hash), keeping the service accounts the broker's generated ACL names (`user fleet-server`,
+`user observer`); then Mosquitto gets SIGHUP. Mosquitto 2.0 re-checks connected clients on reload,
+so a revoked device is disconnected, not only refused at its next connect. The ACL itself is not
+touched: its `pattern ... %u` lines already pin each device (username = device id) to its topics.
+
+Why the database and not the API: the API never shows hashes (by design), and the broker runs
+beside the server's database; a server endpoint that hands the broker its account list would let
+this run elsewhere (noted for the lead)."""
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet_server.broker.mosquitto import _atomic_write
+from fleet_server.provisioning.errors import BrokerError
+from fleet_server.storage import devices as device_repo
+from fleet_server.storage.db import Database
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    devices: int      # device accounts now in the password file
+    services: int     # service accounts kept
+    pid: int          # the Mosquitto that got SIGHUP
+
+
+def service_accounts(acl: Path) -> set[str]:
+    """Usernames given their own `user` block in the generated ACL: the server and observers."""
+    names = set()
+    for line in acl.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "user":
+            names.add(parts[1])
+    return names
+
+
+def credentialed_devices(database_url: str) -> dict[str, str]:
+    """device id -> password hash, for every active device that holds credentials."""
+    db = Database(database_url, migrate=False)
+    try:
+        with db.read() as s:
+            return {d.id: d.broker_password_hash for d in device_repo.listing(s, limit=10_000_000)
+                    if d.active and d.broker_password_hash}
+    finally:
+        db.dispose()
+
+
+def broker_pid(broker_dir: Path) -> int:
+    """The Mosquitto running with this directory's config: its pid file if it wrote one, else the
+    process whose command line names <broker_dir>/mosquitto.conf."""
+    pid_file = broker_dir / "mosquitto.pid"
+    if pid_file.is_file():
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+    conf = str((broker_dir / "mosquitto.conf").resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue   # the process ended while we looked
+        args = [a.decode(errors="replace") for a in argv if a]
+        if args and Path(args[0]).name == "mosquitto" and "-c" in args:
+            i = args.index("-c")
+            if i + 1 < len(args) and str(Path(args[i + 1]).resolve()) == conf:
+                return int(entry.name)
+    raise BrokerError(f"no running Mosquitto uses {conf}",
+                      "start the broker (`make demo` or the server's broker), or pass --broker-dir")
+
+
+def sync(broker_dir: Path, database_url: str) -> SyncResult:
+    broker_dir = Path(broker_dir)
+    acl, passwd = broker_dir / "acl", broker_dir / "passwd"
+    if not acl.is_file() or not passwd.is_file():
+        raise BrokerError(f"{broker_dir} holds no generated acl/passwd",
+                          "--broker-dir must be the directory the project's Mosquitto was started from")
+    pid = broker_pid(broker_dir)
+    keep = service_accounts(acl)
+    lines = [ln for ln in passwd.read_text().splitlines() if ln.split(":", 1)[0] in keep]
+    devices = credentialed_devices(database_url)
+    lines += [f"{dev}:{h}" for dev, h in sorted(devices.items()) if dev not in keep]
+    _atomic_write(passwd, "\n".join(lines) + "\n")
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise BrokerError(f"Mosquitto (pid {pid}) ended before it could reload", "restart the broker") from None
+    return SyncResult(devices=len(devices), services=len(lines) - len(devices), pid=pid)

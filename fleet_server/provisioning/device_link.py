@@ -1,0 +1,105 @@
+"""The device end of the USB cable: MicroPython's raw REPL over pyserial, through mpremote's
+SerialTransport (the same protocol mpremote and Thonny speak), with errors a technician can act on.
+
+Reboot is "leave raw REPL, Ctrl-D at the friendly REPL": a soft reset that runs main.py (a soft reset
+from inside the raw REPL would skip main.py on a board)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import posixpath
+from typing import Callable
+
+import serial
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+from fleet_server.provisioning.errors import PortError
+
+CHUNK = 1024   # bytes of a file per raw-REPL exec: fewer round trips than mpremote's 256
+
+NO_REPL_HINT = ("is MicroPython flashed (`siaga device flash`)? is this the board's port and the right "
+                "baud rate? close other programs on the port (screen, Thonny, mpremote); try the EN/RST button")
+
+
+class DeviceLink:
+    def __init__(self, port: str, baudrate: int = 115200, repl_timeout_s: float = 10.0):
+        self.port = port
+        self.repl_timeout_s = repl_timeout_s
+        try:
+            # mpremote prints what it read when the REPL does not answer; we raise a reason instead.
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.transport = SerialTransport(port, baudrate=baudrate)
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise PortError(f"cannot open {port}: {e}",
+                            "is the cable plugged in and the port name right (ls /dev/ttyUSB* /dev/ttyACM*)? "
+                            "is your user in the dialout group? is another program holding it?") from None
+        self.in_raw = False
+
+    def enter(self) -> None:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.repl_timeout_s)
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise PortError(f"no MicroPython REPL answered on {self.port} within {self.repl_timeout_s:g} s ({e})",
+                            NO_REPL_HINT) from None
+        self.in_raw = True
+
+    def run(self, code: str, timeout_s: float = 10.0) -> str:
+        """Run code on the device; its printed output. A device error is a PortError with its text."""
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                out, err = self.transport.exec_raw(code, timeout=timeout_s)
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise PortError(f"lost the device on {self.port}: {e}",
+                            "the cable or the board's power: run the same command again to resume") from None
+        if err:
+            raise PortError(f"the device failed: {err.decode(errors='replace').strip()[-300:]}")
+        return out.decode(errors="replace")
+
+    def write_files(self, files: dict[str, bytes], progress: Callable[[str, int], None] | None = None,
+                    fresh: bool = True) -> None:
+        """Write files (making their directories). `fresh`: also drop overrides.json, the server's
+        config commands from the device's previous life, so a new config.json stands alone."""
+        dirs = sorted({posixpath.dirname(p) for p in files} - {""}, key=lambda d: d.count("/"))
+        self.run("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % (dirs,)
+                 + ("try:\n os.remove('overrides.json')\nexcept OSError:\n pass\n" if fresh else ""))
+        for path, data in files.items():
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self.transport.fs_writefile(path, data, chunk_size=CHUNK)
+            except TransportExecError as e:
+                raise PortError(f"the device could not write {path}: {e.error_output.strip()[-200:]}",
+                                "is its flash full or read-only?") from None
+            except (TransportError, serial.SerialException, OSError) as e:
+                raise PortError(f"lost the device on {self.port} while writing {path}: {e}",
+                                "the cable or the board's power: run the same command again to resume") from None
+            if progress:
+                progress(path, len(data))
+
+    def check_files(self, files: dict[str, bytes]) -> list[str]:
+        """Paths whose content on the device differs from what we meant to write (one round trip)."""
+        code = ("import hashlib, binascii\n"
+                "def _h(p):\n h = hashlib.sha256()\n f = open(p, 'rb')\n while True:\n  b = f.read(512)\n"
+                "  if not b:\n   break\n  h.update(b)\n f.close()\n return binascii.hexlify(h.digest()).decode()\n"
+                "for p in %r:\n try:\n  print(p, _h(p))\n except OSError:\n  print(p, '-')\n" % (sorted(files),))
+        seen = dict(line.split(" ", 1) for line in self.run(code, timeout_s=30).splitlines() if " " in line)
+        return [p for p, data in sorted(files.items()) if seen.get(p) != hashlib.sha256(data).hexdigest()]
+
+    def reboot(self) -> None:
+        try:
+            self.transport.exit_raw_repl()
+            self.transport.serial.write(b"\x04")
+            self.transport.serial.flush()
+        except (serial.SerialException, OSError) as e:
+            raise PortError(f"lost the device on {self.port} at reboot: {e}", "press the EN/RST button") from None
+        self.in_raw = False
+
+    def close(self) -> None:
+        try:
+            if self.in_raw:
+                self.transport.exit_raw_repl()
+            self.transport.close()
+        except (serial.SerialException, OSError):
+            pass   # the port may already be gone (unplugged); nothing left to release

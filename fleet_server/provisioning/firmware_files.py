@@ -1,0 +1,99 @@
+"""What goes onto a device's flash: config.json (checked by the firmware's own parser before it is
+written), main.py, and the firmware and protocol modules its entry point imports.
+
+The module list is the import closure of the entry module, found with `ast` from the repository's
+sources, so a button does not carry the tracker's code and a new firmware module is picked up
+without a list to keep in step. Imports inside functions count too (the port is chosen at run
+time: esp32, rp2 or sim), and only modules that exist are taken."""
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet_server.provisioning.errors import ProvisioningError
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("firmware", "protocols")
+
+# kind -> (entry module, the two lines of main.py, the firmware's config parser module)
+# The tracker's entry is its sim board until firmware/ has a board-independent tracker main
+# (firmware/main.py starts the button only); provisioning a tracker therefore suits the Linux/sim
+# runtime today.
+KINDS = {
+    "button": ("firmware.main", "from firmware.main import main\nmain()\n", "firmware.app.config"),
+    "tracker": ("firmware.app.tracker_sim", "from firmware.app.tracker_sim import main\nmain()\n",
+                "firmware.app.tracker_config"),
+}
+
+
+@dataclass(frozen=True)
+class DeviceFiles:
+    files: dict[str, bytes]      # path on the device -> content
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(len(b) for b in self.files.values())
+
+
+def _module_file(module: str) -> Path | None:
+    base = REPO.joinpath(*module.split("."))
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules of our packages that a file imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            # `from firmware.ports import esp32` names a module, `from x import name` a name:
+            # try both, keep what exists.
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in found if m.split(".")[0] in PACKAGES}
+
+
+def module_closure(entry: str) -> list[Path]:
+    """Every source file the entry module needs, package __init__ files included."""
+    seen: set[Path] = set()
+    todo = [entry]
+    while todo:
+        module = todo.pop()
+        parts = module.split(".")
+        # a package's __init__ runs before its modules
+        for i in range(1, len(parts) + 1):
+            f = _module_file(".".join(parts[:i]))
+            if f is not None and f not in seen:
+                seen.add(f)
+                todo.extend(_imports(f))
+    return sorted(seen)
+
+
+def check_config(kind: str, config: dict) -> dict:
+    """The firmware's own parser decides whether the file is good (one set of rules)."""
+    import importlib
+
+    parser = importlib.import_module(KINDS[kind][2])
+    cfg, why = parser.parse(json.dumps(config))
+    if why:
+        raise ProvisioningError(f"the device would refuse this configuration: {why}")
+    return cfg
+
+
+def device_files(kind: str, config: dict) -> DeviceFiles:
+    if kind not in KINDS:
+        raise ProvisioningError(f"no firmware for kind {kind!r} in firmware/ yet",
+                                f"provisionable kinds: {', '.join(KINDS)}")
+    entry, main_py, _ = KINDS[kind]
+    check_config(kind, config)
+    files = {str(p.relative_to(REPO)): p.read_bytes() for p in module_closure(entry)}
+    files["main.py"] = main_py.encode()
+    files["config.json"] = json.dumps(config, sort_keys=True).encode()
+    return DeviceFiles(files)

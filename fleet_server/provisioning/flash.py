@@ -1,0 +1,50 @@
+"""Put a MicroPython image onto an ESP32 with esptool (run in-process through its documented
+`esptool.main(argv)` entry point). Images are the technician's to download from micropython.org;
+nothing is fetched here."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fleet_server.provisioning.errors import PortError, ProvisioningError
+
+# Where a MicroPython image starts in flash, per chip (micropython.org/download).
+OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
+
+
+def write_flash_args(port: str, image: Path, chip: str = "esp32", baud: int = 460800, erase: bool = True) -> list[str]:
+    """The esptool argv: erase (a clean file system) then write the image at the chip's offset."""
+    if chip not in OFFSETS:
+        raise ProvisioningError(f"unknown chip {chip!r}", f"one of {', '.join(OFFSETS)}")
+    return ["--chip", chip, "--port", port, "--baud", str(baud), "write-flash", "-z",
+            *(["--erase-all"] if erase else []), OFFSETS[chip], str(image)]
+
+
+def check_image(image: Path) -> None:
+    image = Path(image)
+    if not image.is_file():
+        raise ProvisioningError(f"no firmware image at {image}",
+                                "download the ESP32 .bin from micropython.org/download/ESP32_GENERIC/")
+    with open(image, "rb") as f:
+        magic = f.read(1)
+    if magic != b"\xe9":   # every ESP32 app/bootloader image starts with 0xE9
+        raise ProvisioningError(f"{image} is not an ESP32 image (first byte {magic!r}, expected 0xe9)",
+                                "use the .bin (not .uf2 or .elf) for your chip")
+
+
+def flash(port: str, image: Path, chip: str = "esp32", baud: int = 460800, erase: bool = True) -> list[str]:
+    import esptool
+
+    check_image(image)
+    if not os.path.exists(port):
+        raise PortError(f"no serial port {port}",
+                        "is the board plugged in? ls /dev/ttyUSB* /dev/ttyACM*; some boards need the BOOT "
+                        "button held while connecting")
+    argv = write_flash_args(port, image, chip, baud, erase)
+    try:
+        esptool.main(argv)
+    except (esptool.FatalError, OSError) as e:
+        raise PortError(f"esptool failed on {port}: {e}",
+                        "hold BOOT while pressing EN to enter the bootloader; try --baud 115200; "
+                        "a charge-only USB cable carries no data") from None
+    return argv

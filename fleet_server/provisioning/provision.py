@@ -1,0 +1,292 @@
+"""The provisioning steps, their journal, and their rollback.
+
+    prov = Provisioning(Site(registry, broker_dir, database_url, data_dir, broker_host, broker_port,
+                             watch_user, watch_password))
+    done = prov.provision(DeviceSpec(kind="button", site="Taman Lansia", lat=-6.9021, lon=107.6224),
+                          port="/dev/ttyUSB0")
+    done.password     # shown once by the caller, never logged, never stored here
+
+Order, and why:
+  1. the port answers with a REPL — before anything changes anywhere, so a wrong port costs nothing;
+  2. the device record and its credential hash in ONE API call (POST, or PATCH for --replace or a
+     resume), so the server never holds a device without credentials or credentials without a device;
+  3. the broker's password file is rewritten from the server and Mosquitto reloads;
+  4. the files are written and their sha256 checked on the device;
+  5. reboot; the device's birth and first heartbeat arrive and the server shows it online.
+A failure after 2 rolls back: the credential is revoked and the record deactivated (the API has no
+delete), the broker reloads without it, and the journal says rolled_back with the reason. Running the
+same command again resumes that device id without --replace (a fresh secret; the journal never holds
+one)."""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from fleet_server.broker.credentials import hash_password, new_secret
+from fleet_server.provisioning import broker_sync, label
+from fleet_server.provisioning.device_link import DeviceLink
+from fleet_server.provisioning.errors import NeverOnline, PortError, ProvisioningError
+from fleet_server.provisioning.firmware_files import device_files
+from fleet_server.provisioning.journal import Journal
+from fleet_server.provisioning.online import OnlineWatch
+from fleet_server.provisioning.registry import DeviceRegistry
+from protocols import topics
+from protocols.messages import CATEGORIES, KINDS
+
+log = logging.getLogger("siaga.provisioning")
+
+ID_PREFIX = {"button": "btn", "tracker": "trk", "gateway": "gw"}
+
+
+@dataclass
+class Site:
+    """Where the fleet lives: the server's API, its database and broker, and how to watch the broker."""
+    registry: DeviceRegistry
+    broker_dir: Path
+    database_url: str
+    data_dir: Path
+    broker_host: str                  # what the device connects to
+    broker_port: int
+    watch_user: str                   # the server's or an observer's broker account
+    watch_password: str
+    watch_host: str | None = None     # default: broker_host
+    watch_port: int | None = None
+    repl_timeout_s: float = 10.0
+    online_timeout_s: float = 60.0
+
+
+@dataclass
+class DeviceSpec:
+    kind: str
+    site: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    unit: str | None = None
+    device_id: str | None = None
+    category: str = "unknown"
+    settings: dict = field(default_factory=dict)   # more config.json keys (wifi_ssid, heartbeat_s, ...)
+
+
+@dataclass
+class Provisioned:
+    device_id: str
+    kind: str
+    site: str
+    password: str
+    check_code: str
+    label_path: Path
+    birth: dict
+    health: dict
+    files: int
+    bytes: int
+    seconds: float
+
+
+def new_device_id(kind: str) -> str:
+    return f"{ID_PREFIX.get(kind, 'dev')}-{secrets.token_hex(3)}"
+
+
+def _udeg(v: float | None, limit: float, name: str) -> int | None:
+    if v is None:
+        return None
+    if not -limit <= v <= limit:
+        raise ProvisioningError(f"{name} {v} is outside -{limit:g}..{limit:g}")
+    return round(v * 1_000_000)
+
+
+class Provisioning:
+    def __init__(self, site: Site, on_step: Callable[[str, str], None] | None = None,
+                 on_file: Callable[[str, int, int], None] | None = None):
+        self.site = site
+        self.on_step = on_step or (lambda step, text: None)
+        self.on_file = on_file
+
+    # ---- checks that change nothing --------------------------------------------------------------
+    def _validate(self, spec: DeviceSpec) -> tuple[str, int | None, int | None, str]:
+        if spec.kind not in KINDS:
+            raise ProvisioningError(f"unknown kind {spec.kind!r}", f"one of {', '.join(KINDS)}")
+        device_id = spec.device_id or new_device_id(spec.kind)
+        if not topics.valid_device_id(device_id):
+            raise ProvisioningError(f"{device_id!r} is not a device id", "1..32 of a-z A-Z 0-9 - _")
+        if spec.category not in CATEGORIES:
+            raise ProvisioningError(f"unknown category {spec.category!r}", f"one of {', '.join(CATEGORIES)}")
+        lat, lon = _udeg(spec.lat, 90, "latitude"), _udeg(spec.lon, 180, "longitude")
+        if spec.kind == "button" and (lat is None or lon is None):
+            raise ProvisioningError("a button is fixed: give its --lat and --lon", "read them off the phone's map at the pole")
+        site = spec.site or (spec.unit or "")
+        if spec.kind == "tracker" and not site:
+            raise ProvisioningError("a tracker needs its --unit (e.g. AMB-03)")
+        return device_id, lat, lon, site
+
+    def _config(self, spec: DeviceSpec, device_id: str, password: str, lat, lon, site) -> dict:
+        cfg = {"dev": device_id, "password": password, "host": self.site.broker_host,
+               "port": self.site.broker_port, "category": spec.category}
+        if spec.kind == "button":
+            cfg.update({"site": site[:64], "lat": lat, "lon": lon})
+        cfg.update(spec.settings)
+        return cfg
+
+    # ---- the steps ------------------------------------------------------------------------------
+    def provision(self, spec: DeviceSpec, port: str, replace: bool = False) -> Provisioned:
+        t0 = time.monotonic()
+        device_id, lat, lon, site = self._validate(spec)
+        journal = Journal(self.site.data_dir, device_id)
+        # Build and check the files with a placeholder password first: a config the firmware would
+        # refuse is found before anything is registered.
+        device_files(spec.kind, self._config(spec, device_id, "x" * 24, lat, lon, site))
+
+        self.on_step("port", f"opening {port}")
+        link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
+        try:
+            link.enter()
+            self.on_step("port", f"MicroPython answered on {port}")
+            existing = self.site.registry.get(device_id)
+            resuming = journal.unfinished
+            if existing is not None and not (replace or resuming):
+                raise ProvisioningError(
+                    f"device {device_id} is already registered ({existing['kind']} at {existing['site'] or '-'}, "
+                    f"{existing['status']})",
+                    "pass --replace to re-provision it (its current credentials stop working), or pick another --id")
+            if existing is not None and existing["kind"] != spec.kind:
+                raise ProvisioningError(f"device {device_id} is registered as a {existing['kind']}, not a {spec.kind}")
+            if resuming:
+                self.on_step("journal", f"resuming {device_id} (last run: {journal.state}, "
+                                        f"{journal.record.get('error') or 'cut off'})")
+
+            password = new_secret()
+            files = device_files(spec.kind, self._config(spec, device_id, password, lat, lon, site))
+            journal.begin({"kind": spec.kind, "site": site, "lat_udeg": lat, "lon_udeg": lon, "unit": spec.unit,
+                           "category": spec.category, "port": port, "replace": bool(existing)})
+            try:
+                return self._steps(spec, device_id, site, lat, lon, password, files, existing, link, journal, t0)
+            except BaseException as e:   # a Ctrl-C mid-way is rolled back too
+                self._rollback(device_id, journal, e)
+                raise
+        finally:
+            link.close()
+
+    def _steps(self, spec, device_id, site, lat, lon, password, files, existing, link, journal, t0) -> Provisioned:
+        fields = {"site": site, "lat_udeg": lat, "lon_udeg": lon, "category": spec.category,
+                  "broker_password_hash": hash_password(password)}
+        if existing is None:
+            self.site.registry.register(device_id, spec.kind, **fields)
+        else:
+            self.site.registry.update(device_id, {**fields, "active": True})
+        journal.mark("registered")
+        self.on_step("registered", f"{device_id} registered with its credential hash")
+        log.info("device_registered", extra={"device": device_id, "kind": spec.kind, "replace": existing is not None})
+
+        synced = broker_sync.sync(self.site.broker_dir, self.site.database_url)
+        journal.mark("broker")
+        self.on_step("broker", f"broker reloaded ({synced.devices} device accounts, pid {synced.pid})")
+
+        total = files.total_bytes
+        done = [0]
+
+        def wrote(path: str, n: int) -> None:
+            done[0] += n
+            if self.on_file:
+                self.on_file(path, done[0], total)
+        link.write_files(files.files, wrote)
+        bad = link.check_files(files.files)
+        if bad:
+            raise PortError(f"{len(bad)} files differ on the device after writing: {', '.join(bad[:5])}",
+                            "flash full or failing; try `siaga device flash` with erase")
+        journal.mark("files")
+        self.on_step("files", f"{len(files.files)} files, {total} bytes written and checked")
+
+        watch = OnlineWatch(self.site.watch_host or self.site.broker_host, self.site.watch_port or self.site.broker_port,
+                            self.site.watch_user, self.site.watch_password, device_id)
+        try:
+            link.reboot()
+            self.on_step("reboot", "rebooted; waiting for its birth and first heartbeat")
+            birth, health = watch.wait(self.site.online_timeout_s)
+        finally:
+            watch.close()
+        self._wait_server_online(device_id)
+        journal.mark("verified")
+        self.on_step("verified", f"online: boot {birth.get('boot')}, firmware {birth.get('fw')}, server shows it online")
+
+        stamp = time.time()
+        code = label.check_code(device_id, site, stamp)
+        png = label.render(Path(self.site.data_dir) / "labels" / f"{device_id}.png", device_id, spec.kind, site, code)
+        journal.record["check_code"] = code
+        journal.finish("done")
+        return Provisioned(device_id, spec.kind, site, password, code, png, birth, health, len(files.files),
+                           files.total_bytes, time.monotonic() - t0)
+
+    def _wait_server_online(self, device_id: str) -> None:
+        deadline = time.monotonic() + self.site.online_timeout_s
+        view = None
+        while time.monotonic() < deadline:
+            view = self.site.registry.get(device_id)
+            if view is not None and view["status"] == "online":
+                return
+            time.sleep(0.2)
+        raise NeverOnline(f"the broker saw {device_id} online but the server still shows "
+                          f"{(view or {}).get('status', 'nothing')}",
+                          "is the server's MQTT ingest connected (GET /healthz broker_link)?")
+
+    def _rollback(self, device_id: str, journal: Journal, cause: BaseException) -> None:
+        why = str(cause) or type(cause).__name__
+        self.on_step("rollback", f"failed: {why.splitlines()[0]} — revoking the credential")
+        try:
+            if self.site.registry.get(device_id) is not None:
+                self.site.registry.update(device_id, {"broker_password_hash": None, "active": False})
+            broker_sync.sync(self.site.broker_dir, self.site.database_url)
+            journal.finish("rolled_back", why)
+            log.warning("provisioning_rolled_back", extra={"device": device_id, "reason": why.splitlines()[0]})
+        except ProvisioningError as e:
+            journal.finish("rollback_failed", f"{why}; rollback: {e}")
+            log.error("provisioning_rollback_failed", extra={"device": device_id, "reason": str(e)})
+            self.on_step("rollback", f"ROLLBACK FAILED ({e}); run `siaga device decommission {device_id}`")
+
+    # ---- after provisioning -------------------------------------------------------------------------
+    def decommission(self, device_id: str) -> broker_sync.SyncResult:
+        if self.site.registry.get(device_id) is None:
+            raise ProvisioningError(f"no device {device_id} on the server")
+        self.site.registry.update(device_id, {"broker_password_hash": None, "active": False})
+        synced = broker_sync.sync(self.site.broker_dir, self.site.database_url)
+        journal = Journal(self.site.data_dir, device_id)
+        if journal.exists:
+            journal.finish("rolled_back" if journal.state != "done" else "done", "decommissioned")
+        log.info("device_decommissioned", extra={"device": device_id})
+        return synced
+
+    def rotate(self, device_id: str, port: str) -> tuple[str, dict, dict]:
+        """A fresh secret: written into the device's config.json over the cable, then the server's
+        hash and the broker change, then the device reboots and must come online with it."""
+        import json
+
+        view = self.site.registry.get(device_id)
+        if view is None:
+            raise ProvisioningError(f"no device {device_id} on the server")
+        link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
+        try:
+            link.enter()
+            try:
+                cfg = json.loads(link.transport.fs_readfile("config.json"))
+            except Exception as e:   # noqa: BLE001 - any failure to read means the board is not ours
+                raise PortError(f"cannot read config.json on {port}: {e}", "provision the device first") from None
+            if cfg.get("dev") != device_id:
+                raise ProvisioningError(f"the board on {port} is {cfg.get('dev')!r}, not {device_id}")
+            password = new_secret()
+            cfg["password"] = password
+            link.write_files({"config.json": json.dumps(cfg, sort_keys=True).encode()}, fresh=False)
+            self.site.registry.update(device_id, {"broker_password_hash": hash_password(password), "active": True})
+            broker_sync.sync(self.site.broker_dir, self.site.database_url)
+            watch = OnlineWatch(self.site.watch_host or self.site.broker_host, self.site.watch_port or self.site.broker_port,
+                                self.site.watch_user, self.site.watch_password, device_id)
+            try:
+                link.reboot()
+                birth, health = watch.wait(self.site.online_timeout_s)
+            finally:
+                watch.close()
+            log.info("device_credentials_rotated", extra={"device": device_id})
+            return password, birth, health
+        finally:
+            link.close()

@@ -1,0 +1,131 @@
+"""Provisioning a blank MicroPython board on a pty against the real fleet server and Mosquitto:
+the files land on its flash, the firmware boots from them, connects with its own new credentials,
+and the server shows it online."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fleet_server.broker.credentials import verify_password
+from fleet_server.provisioning.cli import device_app
+from fleet_server.provisioning.errors import ProvisioningError
+from fleet_server.provisioning.firmware_files import REPO
+from fleet_server.provisioning.journal import Journal
+from fleet_server.provisioning.provision import DeviceSpec
+from simulators.usbdevice import UsbDevice
+from tests.conftest import OBSERVER_PASS, OBSERVER_USER
+from tests.provisioning.conftest import ONLINE_TIMEOUT_S, broker_login
+
+TAMAN_LANSIA = dict(kind="button", site="Taman Lansia", lat=-6.9021, lon=107.6224, category="medical")
+
+
+def stored_hash(fleet_server, device_id: str) -> str | None:
+    db = fleet_server.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as c:
+        row = c.execute("select broker_password_hash from devices where id = ?", (device_id,)).fetchone()
+    return row[0] if row else None
+
+
+def test_given_a_blank_board_when_provisioned_then_it_boots_from_the_written_files_and_the_server_shows_it_online(
+        provisioning, board, broker, fleet_server):
+    done = provisioning.provision(DeviceSpec(device_id="btn-tl-01", **TAMAN_LANSIA), board.port)
+
+    # The flash holds exactly what the repository's sources say, plus main.py and config.json.
+    config = json.loads((board.flash / "config.json").read_text())
+    assert config["dev"] == "btn-tl-01" and config["password"] == done.password
+    assert (config["lat"], config["lon"], config["site"]) == (-6902100, 107622400, "Taman Lansia")
+    assert (config["host"], config["port"]) == (broker.host, broker.port)
+    assert (board.flash / "main.py").read_text().startswith("from firmware.main import main")
+    for rel in ("firmware/app/panic_button.py", "firmware/ports/sim.py", "protocols/codec_json.py"):
+        assert (board.flash / rel).read_bytes() == (REPO / rel).read_bytes()
+    assert not (board.flash / "firmware/app/tracker.py").exists(), "a button carries no tracker code"
+
+    # It rebooted into main.py (the board's import path is its flash only) and came online.
+    assert board.boots == 2
+    assert "siaga info boot" in board.console() and "dev=btn-tl-01" in board.console()
+    assert done.birth["state"] == "online" and done.birth["dev"] == "btn-tl-01"
+    assert done.health["t"] == "health" and done.health["boot"] == done.birth["boot"]
+    view = fleet_server.api("GET", "/devices/btn-tl-01").json()
+    assert view["status"] == "online" and view["active"] and view["has_broker_password"]
+    assert view["site"] == "Taman Lansia" and (view["lat_udeg"], view["lon_udeg"]) == (-6902100, 107622400)
+
+    # Stored hashed: the server keeps a $7$ hash that verifies, never the secret.
+    h = stored_hash(fleet_server, "btn-tl-01")
+    assert h.startswith("$7$") and verify_password(done.password, h) and done.password not in h
+    assert broker_login(broker.host, broker.port, "btn-tl-01", done.password) == "Success"
+    assert broker_login(broker.host, broker.port, "btn-tl-01", "not-" + done.password) == "Not authorized"
+
+    # The label carries a QR code; the journal records every step.
+    with Image.open(done.label_path) as img:
+        assert img.format == "PNG" and img.width >= 200 and img.height > img.width
+    assert len(done.check_code) == 6
+    j = Journal(provisioning.site.data_dir, "btn-tl-01")
+    assert j.state == "done" and all(j.done(s) for s in ("registered", "broker", "files", "verified"))
+
+
+def test_given_the_cli_when_a_button_is_provisioned_then_the_password_is_shown_once_and_stored_nowhere_in_clear(
+        tmp_path, board, broker, fleet_server):
+    data = tmp_path / "technician"
+    result = CliRunner().invoke(device_app, [
+        "provision", "--port", board.port, "--kind", "button", "--site", "Taman Lansia", "--lat", "-6.9021",
+        "--lon", "107.6224", "--id", "btn-cli-01", "--server", fleet_server.base_url, "--token", fleet_server.tech_token,
+        "--broker-dir", str(broker.workdir), "--database-url", fleet_server.database_url, "--data-dir", str(data),
+        "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--mqtt-user", OBSERVER_USER,
+        "--mqtt-password", OBSERVER_PASS, "--online-timeout", str(ONLINE_TIMEOUT_S)])
+    assert result.exit_code == 0, result.output
+    password = json.loads((board.flash / "config.json").read_text())["password"]
+    assert result.output.count(password) == 1
+    assert "done" in result.output and "check code" in result.output
+    # Nowhere else on the technician's or the server's side: journal, label dir, server log, database.
+    for path in [*data.rglob("*"), fleet_server.log, *fleet_server.workdir.rglob("siaga.db*")]:
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    assert verify_password(password, stored_hash(fleet_server, "btn-cli-01"))
+
+
+def test_given_a_registered_id_when_provisioned_again_without_replace_then_it_is_refused_and_the_first_keeps_working(
+        tmp_path, provisioning, board, broker, fleet_server):
+    first = provisioning.provision(DeviceSpec(device_id="btn-dup-01", **TAMAN_LANSIA), board.port)
+    second_board = UsbDevice(tmp_path / "board2").start()
+    try:
+        with pytest.raises(ProvisioningError) as refused:
+            provisioning.provision(DeviceSpec(device_id="btn-dup-01", **TAMAN_LANSIA), second_board.port)
+        assert "already registered" in refused.value.reason and "--replace" in refused.value.hint
+        assert not (second_board.flash / "config.json").exists()
+        assert broker_login(broker.host, broker.port, "btn-dup-01", first.password) == "Success"
+        assert fleet_server.api("GET", "/devices/btn-dup-01").json()["status"] == "online"
+
+        # With --replace the id moves to the new board; the old board's credential stops working.
+        board.stop()
+        again = provisioning.provision(DeviceSpec(device_id="btn-dup-01", **TAMAN_LANSIA), second_board.port,
+                                       replace=True)
+        assert again.password != first.password
+        assert broker_login(broker.host, broker.port, "btn-dup-01", first.password) == "Not authorized"
+        assert broker_login(broker.host, broker.port, "btn-dup-01", again.password) == "Success"
+        assert fleet_server.api("GET", "/devices/btn-dup-01").json()["status"] == "online"
+    finally:
+        second_board.stop()
+
+
+def test_given_a_provisioned_button_when_its_credentials_are_rotated_then_it_reconnects_and_the_old_secret_is_refused(
+        provisioning, board, broker, fleet_server):
+    first = provisioning.provision(DeviceSpec(device_id="btn-rot-01", **TAMAN_LANSIA), board.port)
+    password, birth, health = provisioning.rotate("btn-rot-01", board.port)
+    assert password != first.password and birth["boot"] > first.birth["boot"]
+    assert json.loads((board.flash / "config.json").read_text())["password"] == password
+    assert broker_login(broker.host, broker.port, "btn-rot-01", first.password) == "Not authorized"
+    assert verify_password(password, stored_hash(fleet_server, "btn-rot-01"))
+
+
+def test_given_a_tracker_when_provisioned_for_its_unit_then_it_boots_the_tracker_firmware_and_comes_online(
+        provisioning, board, fleet_server):
+    done = provisioning.provision(DeviceSpec(kind="tracker", unit="AMB-03", device_id="trk-amb-03",
+                                             category="medical"), board.port)
+    assert done.birth["kind"] == "tracker" and done.site == "AMB-03"
+    assert (board.flash / "firmware/app/tracker.py").is_file()
+    view = fleet_server.api("GET", "/devices/trk-amb-03").json()
+    assert view["kind"] == "tracker" and view["status"] == "online" and view["site"] == "AMB-03"
