@@ -171,6 +171,11 @@ class PositionBatcher:
             if len(self._pending) >= self.max_batch:
                 self._cond.notify()
 
+    @property
+    def pending(self) -> int:
+        """Rows waiting for the database (at most max_pending, plus one batch being written)."""
+        return len(self._pending)
+
     def add_many(self, items: Iterable[tuple[Unit, Position]]) -> None:
         for u, p in items:
             self.add(u, p)
@@ -206,13 +211,15 @@ class PositionBatcher:
                 self.written += len(batch)
             except Exception:
                 # The database is away: put the batch back (oldest first) and wait before retrying.
-                log.exception("writing %d positions failed; will retry", len(batch))
-                self.failures += 1
+                if self.failures % 50 == 0:  # the first failure and then every 50th: no log flood
+                    log.exception("writing %d positions failed (%d failures so far); will retry",
+                                  len(batch), self.failures + 1)
                 with self._cond:
                     self._pending.extendleft(reversed(batch))
                     while len(self._pending) > self.max_pending:
                         self._pending.popleft()
                         self.dropped += 1
+                    self.failures += 1
                     self._busy = False
                     self._cond.wait(min(5.0, 0.2 * self.failures))
                 continue

@@ -62,6 +62,10 @@ class TrackerLink:
             t = topics.subscription_up(k)
             subs.append(((f"$share/{self._share}/" + t) if self._share else t, 1))
         self._sub_mid = client.subscribe(subs)[1]
+        if flags.session_present:
+            # The broker kept our session and its subscriptions: queued messages are already on
+            # their way, ahead of this SUBACK, so waiting for it would wait for the whole backlog.
+            self._connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         # Ready only once the broker confirmed the subscriptions: nothing published after start()
