@@ -21,6 +21,18 @@ def distance_m(lat1_udeg: int, lon1_udeg: int, lat2_udeg: int, lon2_udeg: int) -
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+def bounding_box(lat_udeg: int | None, lon_udeg: int | None, radius_m: float) -> tuple[int, int, int, int] | None:
+    """A box (min_lat, max_lat, min_lon, max_lon) that holds every point within radius_m, for a
+    cheap database pre-filter; None without a location."""
+    if lat_udeg is None or lon_udeg is None:
+        return None
+    dlat = radius_m / (math.pi * EARTH_RADIUS_M / 180) * 1e6
+    cos = max(0.01, math.cos(math.radians(lat_udeg / 1e6)))
+    dlon = dlat / cos
+    pad = 1  # microdegree rounding
+    return (int(lat_udeg - dlat) - pad, int(lat_udeg + dlat) + pad, int(lon_udeg - dlon) - pad, int(lon_udeg + dlon) + pad)
+
+
 def fold_target(alarm: dict, candidates: list[dict], radius_m: float, window_s: float) -> int | None:
     """alarm: {device_id, pressed_at, lat_udeg, lon_udeg}; candidates: open incidents
     {id, device_ids (set), first_pressed_at, last_pressed_at, lat_udeg, lon_udeg}.

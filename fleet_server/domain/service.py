@@ -20,6 +20,7 @@ from fleet_server.storage.models import Device, Incident
 log = logging.getLogger("siaga.service")
 
 COMMAND_CENTER = {"id": "112", "name": "Command Center 112", "parent": None}
+JURISDICTION_SERVICES = ("police", "fire", "medical", "sar", "disaster")
 
 
 class Refused(Exception):
@@ -92,9 +93,14 @@ class IncidentService:
         out: list[IngestResult | Refused] = []
         events = []
         with self.db.session() as s:
+            # One lock and two lookups for the whole batch instead of one each per alarm.
+            incident_repo.lock_ingest(s)
+            # Held here: the session's identity map only keeps weak references.
+            devices = device_repo.many(s, [a["dev"] for a, _, _ in batch])  # noqa: F841
+            known = incident_repo.find_alarms(s, [(a["dev"], a["boot"], a["seq"]) for a, _, _ in batch])
             for alarm, via, received_at in batch:
                 try:
-                    r, ev = self._ingest_one(s, alarm, via, received_at)
+                    r, ev = self._ingest_one(s, alarm, via, received_at, known)
                 except Refused as e:
                     out.append(e)
                     continue
@@ -104,13 +110,19 @@ class IncidentService:
             self._emit(ev)
         return out
 
-    def _ingest_one(self, s, alarm: dict, via: str, received_at: float):
+    def _ingest_one(self, s, alarm: dict, via: str, received_at: float, batch_known: dict | None = None):
+        """batch_known: the batch's prefetched {(dev, boot, seq): (alarm id, incident id)}, kept
+        up to date here; None for a single alarm (looked up, and locked, on its own)."""
         dev_id, boot, seq = alarm["dev"], alarm["boot"], alarm["seq"]
+        key = (dev_id, boot, seq)
         device = device_repo.get(s, dev_id)
         if device is None or not device.active:
             raise Refused("unknown_device", f"device {dev_id} is not registered and active")
-        incident_repo.lock_ingest(s)
-        known = incident_repo.find_alarm(s, dev_id, boot, seq)
+        if batch_known is None:
+            incident_repo.lock_ingest(s)
+            known = incident_repo.find_alarm(s, dev_id, boot, seq)
+        else:
+            known = batch_known.get(key)
         if known is not None and known[1] is not None:
             return IngestResult(known[1], False, True, device.prank_flagged), None
 
@@ -124,13 +136,15 @@ class IncidentService:
         row = incident_repo.insert_alarm(
             s, device_id=dev_id, boot=boot, seq=seq, via=via, pressed_at=pressed_at, received_at=received_at,
             category=category, trigger=alarm["trig"], presses=alarm["presses"], lat_udeg=lat, lon_udeg=lon,
-            loc_source=src, loc_acc_m=acc, loc_age_s=age, prank_flagged=device.prank_flagged)
+            loc_source=src, loc_acc_m=acc, loc_age_s=age, prank_flagged=device.prank_flagged,
+            exclusive=True)  # we hold the ingest lock and looked the key up under it
         if row is None:  # another writer stored it between our look and our insert
             known = incident_repo.find_alarm(s, dev_id, boot, seq)
             return IngestResult(known[1], False, True, device.prank_flagged), None
 
         w = self.rules.fold_window_s
-        cands = incident_repo.fold_candidates(s, pressed_at - w, pressed_at + w, lifecycle.OPEN)
+        cands = incident_repo.fold_candidates(s, dev_id, pressed_at - w, pressed_at + w, lifecycle.OPEN,
+                                              folding.bounding_box(lat, lon, self.rules.fold_radius_m))
         target = folding.fold_target({"device_id": dev_id, "pressed_at": pressed_at, "lat_udeg": lat, "lon_udeg": lon},
                                      cands, self.rules.fold_radius_m, w)
         actor = f"device:{dev_id}"
@@ -149,7 +163,7 @@ class IncidentService:
             created = False
         else:
             agency = classification.agency_for(category)
-            station = self._station(lat, lon, agency)
+            station = self._station(lat, lon, category)
             inc = incident_repo.create_incident(
                 s, type="emergency", category=category, agency=agency,
                 priority=classification.priority(category, alarm["trig"], device.prank_flagged),
@@ -165,23 +179,28 @@ class IncidentService:
         if device.status != "online":
             audit_repo.append(s, received_at, actor, "device_status", "device", dev_id, device.status, "online")
             device.status, device.status_changed_at = "online", received_at
-        device.last_seen = max(device.last_seen or 0.0, received_at)
+        if device.last_seen is None or received_at - device.last_seen > 1.0:  # a burst needs one write, not one each
+            device.last_seen = received_at
+        if batch_known is not None:
+            batch_known[key] = (row.id, inc.id)
         ev = {"type": "incident", "event": "created" if created else "folded", "incident": incident_view(inc)}
         return IngestResult(inc.id, created, False, device.prank_flagged), ev
 
-    def _station(self, lat, lon, agency) -> dict:
-        if self.jurisdiction is None or lat is None:
+    def _station(self, lat, lon, category) -> dict:
+        # Station areas are drawn per responding service, named like the categories (police, fire,
+        # medical, sar, disaster); an "unknown" alarm is triaged by the 112 operators themselves.
+        if self.jurisdiction is None or lat is None or category not in JURISDICTION_SERVICES:
             return COMMAND_CENTER
         try:
-            found = self.jurisdiction.locate(lat, lon, agency)
+            found = self.jurisdiction.locate(lat, lon, category)
         except Exception as e:  # a broken area file must never stop an SOS
             event(log, logging.ERROR, "jurisdiction lookup failed", error=repr(e))
             return COMMAND_CENTER
         if not found:
             return COMMAND_CENTER  # outside every station area: the command center itself
-        return {"id": str(found.get("station_id", found.get("id", "?"))),
-                "name": found.get("name") or found.get("station_name"),
-                "parent": found.get("parent")}
+        parent = found.get("parent")
+        return {"id": str(found["id"]), "name": found.get("name"),
+                "parent": parent.get("id") if isinstance(parent, dict) else parent}
 
     # ---- non-emergency reports --------------------------------------------------------------
     def report(self, category: str, summary: str, actor: str, reporter: str | None = None,
@@ -193,7 +212,7 @@ class IncidentService:
         if category not in classification.AGENCIES:
             raise Refused("bad_category", f"category {category!r} is not one of {', '.join(classification.AGENCIES)}")
         agency = classification.agency_for(category)
-        station = self._station(lat_udeg, lon_udeg, agency)
+        station = self._station(lat_udeg, lon_udeg, category)
         with self.db.session() as s:
             inc = incident_repo.create_incident(
                 s, type="report", category=category, agency=agency, priority=classification.REPORT_PRIORITY,

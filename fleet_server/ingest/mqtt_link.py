@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -27,6 +28,15 @@ log = logging.getLogger("siaga.ingest")
 
 _PRIORITY = {"alarm": 0, "status": 1, "cmdres": 1, "health": 2, "crew": 2, "pos": 3}
 _STOP = (99, -1, None)
+
+
+def _no_nagle(client, userdata, sock) -> None:
+    # paho leaves Nagle on: a PUBACK followed by a small ack publish then waits for the broker's
+    # delayed TCP ACK, about 40 ms per alarm. Acks are latency-critical; turn it off.
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket (e.g. a unix socket): nothing to tune
 
 
 class MqttIngest:
@@ -70,6 +80,7 @@ class MqttIngest:
         c.will_set(topics.SERVER_STATUS, self._status("offline"), qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_socket_open = _no_nagle
         for kind in topics.UP_TYPES:
             c.message_callback_add(topics.subscription_up(kind), self._on_message)
         c.on_message = self._on_message

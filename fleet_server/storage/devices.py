@@ -14,6 +14,10 @@ def get(s: Session, device_id: str) -> Device | None:
     return s.get(Device, device_id)
 
 
+def many(s: Session, ids: list[str]) -> dict[str, Device]:
+    return {d.id: d for d in s.scalars(select(Device).where(Device.id.in_(set(ids))))} if ids else {}
+
+
 def create(s: Session, device_id: str, kind: str, at: float, **fields) -> Device:
     d = Device(id=device_id, kind=kind, created_at=at, status="unknown", prank_count=0, prank_flagged=False,
                tamper=False, stuck=False, active=fields.pop("active", True), site=fields.pop("site", "") or "",

@@ -136,3 +136,12 @@ def test_given_incident_rows_then_stats_count_per_agency_and_local_day_with_cloc
 def test_percentile_is_nearest_rank():
     assert percentile([5, 1, 3, 2, 4], 50) == 3 and percentile([1.0], 99) == 1.0 and percentile([], 50) is None
     assert percentile(list(range(1, 101)), 99) == 99
+
+
+def test_given_a_radius_then_the_bounding_box_holds_every_point_within_it():
+    lat, lon = -6_914_700, 107_609_800
+    box = folding.bounding_box(lat, lon, 150)
+    for dlat, dlon in ((1350, 0), (-1350, 0), (0, 1355), (0, -1355), (950, 950)):
+        if folding.distance_m(lat, lon, lat + dlat, lon + dlon) <= 150:
+            assert box[0] <= lat + dlat <= box[1] and box[2] <= lon + dlon <= box[3]
+    assert folding.bounding_box(None, None, 150) is None
