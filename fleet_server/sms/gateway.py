@@ -306,7 +306,7 @@ class SmsGateway:
 
     def _sink_failed(self, what: str, e: Exception) -> bool:
         self.stats["sink_errors"] += 1
-        event(log, logging.ERROR, "sink refused SMS; kept on the modem for the next sweep", what=what, error=repr(e)[:120])
+        event(log, logging.ERROR, "sink refused the %s (%s); kept on the modem for the next sweep" % (what, repr(e)[:160]))
         return False
 
     def _reply_to(self, number: str, text: str) -> None:

@@ -4,37 +4,13 @@
 # SIAGA_DEV, SIAGA_PASS.
 import json
 import os
-import select
 import time
 
 from firmware.app.modem import Modem
 from firmware.app.modem_data import GsmNet
 from firmware.app.mqtt_link import MqttLink
 from protocols import topics
-
-
-class PtyUart:
-    """machine.UART's read/write/any on a pty the simulator put in raw mode."""
-
-    def __init__(self, path):
-        self.f = open(path, "r+b")
-        self.p = select.poll()
-        self.p.register(self.f, select.POLLIN)
-
-    def any(self):
-        return 1 if self.p.poll(0) else 0
-
-    def read(self, n):
-        out = b""
-        while len(out) < n and self.p.poll(0):
-            b = self.f.read(1)
-            if not b:
-                break
-            out += b
-        return out
-
-    def write(self, b):
-        return self.f.write(b)
+from tests.gsm.mpy_uart import PtyUart
 
 
 def say(**kw):
