@@ -44,6 +44,10 @@ class AssignmentConfig:
     near_radius_m: float = 500.0       # the button shows "unit near" from here
     auto_dispatch: frozenset[str] = frozenset()   # agencies whose top pick is ordered without a human
     tick_s: float = 1.0                # how often the timer looks for unanswered orders
+    # Send "dispatched"/"near" to the incident's buttons from here. Off when the core already
+    # sends feedback on its incident transitions (it does for dispatched and onscene); "near" at
+    # near_radius_m is then still worth keeping on, see docs/dispatch.md.
+    button_feedback: bool = True
 
 
 @dataclass
@@ -122,6 +126,18 @@ class Dispatch:
             inc = self._incidents.get(incident)
             if inc is not None:
                 inc.buttons = tuple(dict.fromkeys(inc.buttons + tuple(buttons)))
+
+    def close_incident(self, incident: int, by: str) -> list[Assignment]:
+        """The incident is closed: open orders are cancelled (the units become free for others)
+        and the incident is forgotten by dispatch. Returns the cancelled orders."""
+        cancelled = []
+        for a in self.assignments(incident, open_only=True):
+            r = self.cancel(a.id, by)
+            if not isinstance(r, Rejection):
+                cancelled.append(r)
+        with self._lock:
+            self._incidents.pop(incident, None)
+        return cancelled
 
     def recommend(self, incident: int) -> Recommendation | Rejection:
         inc = self._incidents.get(incident)
@@ -299,6 +315,8 @@ class Dispatch:
 
     def _feedback(self, incident: int, state: str) -> None:
         """LED feedback to every button of the incident, once per state."""
+        if not self.config.button_feedback:
+            return
         with self._lock:
             inc = self._incidents.get(incident)
             if inc is None or state in inc.feedback_sent:
