@@ -3,6 +3,7 @@ lifespan: opened at start (migrations run to head), closed at shutdown."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 import time
 from contextlib import asynccontextmanager
 
@@ -29,7 +30,9 @@ API = "/api/v1"
 
 def load_jurisdiction(path):
     """The station areas (another module's work); None when not configured or not installed."""
-    if not path:
+    if not path or not Path(path).exists():
+        if path:
+            event(log, logging.WARNING, "station areas not found: every incident goes to the command center", path=str(path))
         return None
     try:
         from fleet_server.domain.jurisdiction import Jurisdiction

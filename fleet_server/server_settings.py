@@ -13,7 +13,9 @@ from fleet_server.settings import REPO_ROOT
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIAGA_", extra="ignore")
 
-    jurisdiction_file: Path | None = Field(None, description="station areas (GeoJSON); none: the command center takes every incident")
+    jurisdiction_file: Path | None = Field(REPO_ROOT / "fleet_server" / "data" / "bandung",
+                                           description="station areas: a GeoJSON file or a directory of them (default: "
+                                                       "the Bandung sample); empty: the command center takes every incident")
     supervise_every_s: float = Field(5.0, description="how often heartbeats, escalations and last-seen are checked")
     reconnect_min_s: int = 1
     reconnect_max_s: int = 30

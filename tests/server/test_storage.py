@@ -212,3 +212,22 @@ def test_given_two_server_processes_when_both_ingest_the_same_alarms_at_once_the
         assert sum(1 for r in results if r.duplicate_alarm) == 20
     finally:
         other.dispose()
+
+
+def test_given_bandungs_station_areas_then_the_incident_goes_to_the_station_holding_it_or_else_the_command_center(db):
+    from fleet_server.domain.jurisdiction import Jurisdiction
+    from fleet_server.domain.service import Rules
+    from fleet_server.settings import REPO_ROOT
+    svc = IncidentService(db, Rules(), Jurisdiction.load(REPO_ROOT / "fleet_server" / "data" / "bandung"))
+    inside, jakarta, untriaged = (_button(svc, lat=-6_902_500, lon=107_618_800, category="police"),
+                                  _button(svc, lat=-6_175_400, lon=106_827_200, category="police"),
+                                  _button(svc, lat=-6_902_500, lon=107_618_800, category="unknown"))
+    with db.read() as s:
+        got = {}
+        for k, dev in enumerate((inside, jakarta, untriaged)):  # hours apart: nothing folds
+            inc = incident_repo.get(s, svc.ingest_alarm(alarm(dev, 1, ts=T0 + 3600 * k, cat="unknown"), "mqtt",
+                                                        T0 + 3600 * k).incident_id)
+            got[dev] = (inc.agency, inc.station_id, inc.station_parent)
+    assert got[inside] == ("polri", "polsek-bandung-wetan", "polrestabes-bandung")
+    assert got[jakarta] == ("polri", "112", None)        # outside every area: the command center itself
+    assert got[untriaged] == ("triage", "112", None)     # triage first, then a station
