@@ -53,26 +53,28 @@ class FirmwareTracker(FirmwareButton):
     # ---- GPS ----------------------------------------------------------------------------------
     def set_gps_source(self, source, speed: float = 1.0, retime_to_now: bool = True, loop: bool = False,
                        max_gap_s: float = 2.0) -> str:
-        """Feed the tracker's UART from `source` (CaptureSource, RouteSource, NoFixSource) on a
-        fresh pty. Times are rewritten to now by default (the wire refuses pre-2020 times); pass
-        retime_to_now=False for a capture's exact bytes. Works before start() or while running."""
-        old = self.gps
-        self.gps = GpsPty(source, speed=speed, retime_to_now=retime_to_now, loop=loop, max_gap_s=max_gap_s)
-        path = self.gps.open()
-        if self.running:
-            self.request(f"gps {path}")
-            self.gps.start()
-        if old is not None:
-            old.stop()
-        return path
+        """Feed the tracker's UART from `source` (CaptureSource, RouteSource, NoFixSource). Times
+        are rewritten to now by default (the wire refuses pre-2020 times, and an accelerated
+        drive would otherwise run into the future); retime_to_now=False sends a capture's exact
+        bytes. Before start() or while running; one pty for the tracker's whole life (closing a
+        pty hangs up the firmware that holds it). Returns the pty's path."""
+        if self.gps is None:
+            self.gps = GpsPty(source, speed=speed, retime_to_now=retime_to_now, loop=loop, max_gap_s=max_gap_s)
+            self.gps.open()
+            if self.running:
+                self.request(f"gps {self.gps.path}")
+                self.gps.start()
+        else:
+            self.gps.max_gap_s = max_gap_s
+            self.gps.set_source(source, speed=speed, retime_to_now=retime_to_now, loop=loop)
+            if self.running:
+                self.request(f"gps {self.gps.path}")
+        return self.gps.path
 
     def unplug_gps(self) -> None:
         """The antenna cable is cut: no more bytes on the UART."""
-        if self.running:
-            self.request("gps -")
         if self.gps is not None:
-            self.gps.stop()
-            self.gps = None
+            self.gps.set_source(None)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "FirmwareTracker":
@@ -81,7 +83,7 @@ class FirmwareTracker(FirmwareButton):
         env = {"SIAGA_PORT": "sim", "SIAGA_FLASH": str(self.flash),
                "SIAGA_CONTROL": f"127.0.0.1:{self.control_port}", "SIAGA_KEYS": ",".join(self.keys),
                "SIAGA_IGNITION": "1" if self.ignition_at_start else "0",
-               "SIAGA_GPS": self.gps.path if self.gps is not None else ""}
+               "SIAGA_GPS": self.gps.open() if self.gps is not None else ""}
         argv = (["-X", f"heapsize={self.heap_kb}K"] if self.heap_kb else []) + ["-c", ENTRY]
         self.proc = MpyProcess(argv, cwd=self.workdir, env=env, log=self.workdir / "firmware.log").start()
         deadline = time.monotonic() + timeout
@@ -104,8 +106,8 @@ class FirmwareTracker(FirmwareButton):
         try:
             super().stop()
         finally:
-            if self.gps is not None:
-                self.gps.stop()
+            if self.gps is not None:   # after the firmware: its pty is hung up only once it is gone
+                self.gps.stop()        # start() goes on with the same source on a new pty
 
     def kill(self) -> None:
         """SIGKILL: the power is cut (the GPS keeps sending, as a separate module would)."""

@@ -25,7 +25,8 @@ class GpsPty:
 
     open() makes the pty and returns the slave path (the reader may open it before start(), so
     it misses nothing); start() begins writing; stop() ends the thread and closes the pty.
-    set_source() switches to another source at the next epoch (a fix lost, a new drive).
+    set_source() switches to another source at the next epoch (a fix lost, a new drive), on the
+    same pty.
     Writes never block: if nobody reads and the pty's buffer is full, bytes are dropped and
     counted, as a real UART overruns."""
 
@@ -34,7 +35,7 @@ class GpsPty:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self._source = source
-        self._switched = threading.Event()
+        self._wake = threading.Event()      # set by stop() and set_source(): end the current wait
         self.speed, self.retime_to_now, self.loop, self.max_gap_s = speed, retime_to_now, loop, max_gap_s
         self.master: int | None = None
         self._slave: int | None = None
@@ -56,15 +57,31 @@ class GpsPty:
         return self.path
 
     def start(self) -> "GpsPty":
+        """Begin writing (again, after stop(): on a new pty)."""
         self.open()
         if self._thread is None:
+            self._stop.clear()
+            self.done.clear()
             self._thread = threading.Thread(target=self._run, name="gps-pty", daemon=True)
             self._thread.start()
         return self
 
-    def set_source(self, source) -> None:
+    def set_source(self, source, speed: float | None = None, retime_to_now: bool | None = None,
+                   loop: bool | None = None) -> None:
+        """Switch to another source (None: the receiver goes silent, a cut cable) on the same pty,
+        from the next epoch. Switching beats replacing the pty: closing a pty's master hangs up
+        its slave, and a reader that got it as controlling terminal dies of SIGHUP."""
+        if speed is not None:
+            if speed <= 0:
+                raise ValueError("speed must be positive")
+            self.speed = speed
+        if retime_to_now is not None:
+            self.retime_to_now = retime_to_now
+        if loop is not None:
+            self.loop = loop
         self._source = source
-        self._switched.set()
+        self.done.clear()
+        self._wake.set()
 
     def wait_done(self, timeout: float) -> bool:
         """True once a non-looping source has been written to the end."""
@@ -72,6 +89,7 @@ class GpsPty:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
@@ -92,16 +110,21 @@ class GpsPty:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                self._switched.clear()
-                for epoch in self._source.epochs():
+                self._wake.clear()
+                source = self._source
+                if source is None:
+                    self._wake.wait()
+                    continue
+                switched = False
+                for epoch in source.epochs():
                     self._write(epoch)
                     wait = min(max(epoch.gap_s, 0.0), self.max_gap_s) / self.speed
-                    if self._stop.wait(wait) or self._switched.is_set():
+                    if self._wake.wait(wait):
+                        switched = True
                         break
-                else:
-                    if not self.loop:
-                        self.done.set()
-                        self._stop.wait()
+                if not switched and not self.loop:
+                    self.done.set()
+                    self._wake.wait()
         except Exception:
             log.exception("gps replay stopped")
         finally:

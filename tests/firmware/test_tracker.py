@@ -239,3 +239,24 @@ def test_given_the_broker_is_down_while_driving_then_positions_wait_on_flash_and
         assert 1 <= len(offline_pos) <= 4, "the thinned backlog of the outage followed the crew status"
     finally:
         inbox.close()
+
+
+def test_given_no_fix_at_boot_when_the_gps_gets_a_fix_and_later_loses_it_then_reports_start_and_an_sos_says_src_none(
+        center, make_tracker):
+    """The GPS is swapped while the firmware runs (the lead's end-to-end drive does this): first
+    no fix, then a drive (positions start), then the antenna cable is cut. Once the last fix is
+    older than fix_fresh_s the LED says no_fix and a crew SOS no longer vouches for a location."""
+    trk = make_tracker(report_s=1, fix_fresh_s=2)
+    trk.set_gps_source(NoFixSource())
+    trk.start()
+    _link_up(trk)
+    assert trk.wait_pattern("no_fix", 3) and center.uplinks("pos") == []
+    trk.set_gps_source(RouteSource(ROUTE, 14), speed=1)
+    pos = center.wait_uplinks("pos", 2, timeout=5)
+    assert len(pos) == 2 and pos[0]["lat"] == ROUTE[0][0] and pos[1]["lat"] > pos[0]["lat"], "driving north"
+    assert trk.wait_pattern("idle", 3)
+    trk.unplug_gps()
+    assert trk.wait_pattern("no_fix", 5)
+    trk.sos()
+    [a] = center.wait_uplinks("alarm", 1, timeout=5)
+    assert (a["src"], a["lat"], a["age"]) == ("none", None, None)

@@ -221,3 +221,18 @@ def test_given_a_capture_with_a_ten_minute_hole_then_real_time_replay_shortens_i
         assert time.monotonic() - t < 14 * 0.5 / 10 + 1.0
     finally:
         gps.stop()
+
+
+def test_given_a_stopped_gps_when_started_again_then_it_writes_the_same_source_on_a_new_pty(gps_pty):
+    """What a tracker restart does: the firmware stops first, the pty is hung up, and the GPS
+    comes back on a fresh pty with the same source."""
+    gps = gps_pty(RouteSource(ROUTE[:1], park_s=None, start_ts=1763800000), speed=20)
+    first = gps.open()
+    gps.start()
+    gps.stop()
+    second = gps.open()
+    with serial.Serial(second, 9600, timeout=0.1) as port:
+        gps.start()
+        got = _read_for(port, 0.5)
+    assert gps.master is not None and _fixes(got), (first, second)
+    assert {(f["lat"], f["lon"]) for f in _fixes(got)} == {ROUTE[0]}
