@@ -196,8 +196,10 @@ def encode_address(number):
         else:
             digits, toa = number, 0xA1
         return bytes((len(digits), toa)) + encode_semi_octets(digits)
-    packed = pack_septets(gsm7_encode(number))
-    return bytes((len(packed) * 2, 0xD0)) + packed
+    septets = gsm7_encode(number)
+    # The length counts the semi-octets that carry bits (TS 23.040 9.1.2.5): 7 characters are 49
+    # bits, 13 semi-octets; saying 14 would make the receiver read an eighth character '@'.
+    return bytes(((len(septets) * 7 + 3) // 4, 0xD0)) + pack_septets(septets)
 
 
 def decode_address(data, pos):
