@@ -4,6 +4,7 @@ that publish real alarms through protocols.codec_json as registered devices."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,7 +19,7 @@ AREAS = Path(__file__).resolve().parents[2] / "fleet_server" / "data" / "bandung
 USERS = {"viewer": "viewer-pw-1", "operator": "operator-pw-1", "dispatcher": "dispatcher-pw-1",
          "technician": "technician-pw-1"}
 # Accelerated colour thresholds so a test sees amber and red in seconds, not minutes.
-FAST_CLOCKS = {"SIAGA_CONSOLE_AMBER_AFTER_S": "2", "SIAGA_CONSOLE_RED_AFTER_S": "4"}
+FAST_CLOCKS = {"SIAGA_CONSOLE_AMBER_AFTER_S": "3", "SIAGA_CONSOLE_RED_AFTER_S": "6"}
 
 
 @pytest.fixture(scope="session")
@@ -88,11 +89,22 @@ class Button:
         self.client.loop_start()
 
     def press(self, presses: int = 1) -> None:
-        self.seq += 1
-        msg = {"v": 1, "t": "alarm", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
-               "cat": self.category, "trig": "button", "presses": presses, "lat": self.lat, "lon": self.lon,
+        msg = {**self._next("alarm"), "ts": int(time.time()), "cat": self.category, "trig": "button", "presses": presses, "lat": self.lat, "lon": self.lon,
                "src": "fixed", "acc": 15, "age": 0}
         self.client.publish(topics.up(self.id, "alarm"), codec_json.encode(msg), qos=1).wait_for_publish(5)
+
+    def _next(self, kind: str) -> dict:
+        self.seq += 1
+        return {"v": 1, "t": kind, "dev": self.id, "boot": 1, "seq": self.seq}
+
+    def health(self, pct: int = 90, tamper: bool = False, stuck: bool = False) -> None:
+        msg = {**self._next("health"), "ts": int(time.time()), "batt": 3300 + pct * 9, "pct": pct, "rssi": -71,
+               "temp": 291, "tamper": tamper, "stuck": stuck, "uptime": 86400, "fw": "1.2.0", "heap": 81000, "outbox": 0}
+        self.client.publish(topics.up(self.id, "health"), codec_json.encode(msg), qos=1).wait_for_publish(5)
+
+    def status(self, state: str) -> None:
+        msg = {**self._next("status"), "state": state, "kind": "button", "fw": "1.2.0"}
+        self.client.publish(topics.up(self.id, "status"), codec_json.encode(msg), qos=1).wait_for_publish(5)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -101,6 +113,12 @@ class Button:
 
 @pytest.fixture
 def make_button(server, broker):
+    with buttons_on(server, broker) as make:
+        yield make
+
+
+@contextmanager
+def buttons_on(server, broker):
     made: list[Button] = []
 
     def make(device_id: str, site: str = "Taman Alun-alun Bandung", lat: int = -6921700, lon: int = 107607000,

@@ -160,11 +160,14 @@ function drawDevices() {
     const health = model.deviceHealth(d);
     const colour = HEALTH_COLOUR[health] || "#9aa8b6";
     let m = markers.devices.get(d.id);
+    const cls = `device-marker health-${health.replace(/ /g, "-")}`;
+    if (m && m._cls !== cls) { layers.devices.removeLayer(m); m = null; }  // Leaflet cannot change a path's class
     if (!m) {
-      m = L.circleMarker([d.lat, d.lon], { radius: 4, weight: 1, color: "#000", fillOpacity: 0.9 }).addTo(layers.devices);
+      m = L.circleMarker([d.lat, d.lon], { radius: health === "online" ? 4 : 6, weight: 1, color: "#000", fillOpacity: 0.9,
+        fillColor: colour, className: cls }).addTo(layers.devices);
+      m._cls = cls;
       markers.devices.set(d.id, m);
     }
-    m.setStyle({ fillColor: colour, radius: health === "online" ? 4 : 6 });
     m.bindTooltip(`Button ${model.escape(d.id)} — ${health}<br>${model.escape(d.site)}` +
       (d.prankCount ? `<br>pranks: ${d.prankCount}` : ""));
   }

@@ -32,7 +32,7 @@ export async function renderStats() {
   const day = new Date((since + (state.config.day_utc_offset_h ?? 7) * 3600) * 1000).toISOString().slice(0, 10);
   el.innerHTML = `<h2>Today, ${day} <span class="muted">${total} incidents · promise ${model.duration(promise)} from receipt to a unit on scene</span></h2>
     <div class="charts">
-      <figure id="chart-agencies"><figcaption>Incidents per agency (open part darker)</figcaption>${countChart(list)}</figure>
+      <figure id="chart-agencies"><figcaption>Incidents per agency (solid: still open)</figcaption>${countChart(list)}</figure>
       ${CLOCKS.map(([k, name]) => `<figure id="chart-${k}"><figcaption>${name}: p50 (solid) and p90 (light) per agency; dashed = promise</figcaption>${clockChart(list, k, promise)}</figure>`).join("")}
     </div>
     <h3>Per agency</h3>
