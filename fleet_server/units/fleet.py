@@ -38,6 +38,26 @@ class FleetConfig:
     persist_delay_s: float = 0.5
 
 
+def config_from_settings(s) -> FleetConfig:
+    """FleetConfig from fleet_server.settings.Settings. The unit_*/dispatch_* fields are proposed
+    to the lead (docs/dispatch.md); until they exist the defaults here apply."""
+    def get(name, default):
+        return getattr(s, name, default)
+    auto = get("dispatch_auto_agencies", "")
+    return FleetConfig(
+        tracking=TrackingConfig(stale_after_s=get("unit_stale_after_s", 120.0)),
+        recommend=RecommenderConfig(max_fix_age_s=get("unit_stale_after_s", 120.0)),
+        assignments=AssignmentConfig(ack_timeout_s=get("dispatch_ack_timeout_s", 60.0),
+                                     onscene_radius_m=get("dispatch_onscene_radius_m", 100.0),
+                                     near_radius_m=get("dispatch_near_radius_m", 500.0),
+                                     auto_dispatch=frozenset(a for a in str(auto).split(",") if a),
+                                     button_feedback=get("dispatch_button_feedback", True)),
+        telemetry=TelemetryConfig.from_settings(s),
+        history_retention_s=get("unit_history_retention_s", 30 * 86400),
+        feed_interval_s=get("unit_feed_interval_s", 1.0),
+    )
+
+
 class Fleet:
     def __init__(self, engine: Engine | None, publish: Publish, config: FleetConfig | None = None,
                  on_event: Callable[[dict], None] | None = None, eta: EtaModel | None = None):

@@ -98,3 +98,17 @@ def test_given_the_database_down_when_positions_keep_coming_then_memory_is_bound
         assert w.dropped == 1500 and w.written == 600
     finally:
         vm.stop()
+
+
+def _parse(line: str) -> tuple[str, dict, int]:
+    head, fields, ts = line.rsplit(" ", 2)
+    return head, {k: float(v) for k, v in (f.split("=") for f in fields.split(","))}, int(ts)
+
+
+def test_given_a_position_when_written_as_line_protocol_then_it_equals_the_clients_point():
+    """The hand-written line (the hot path) says what influxdb_client.Point says, escapes included."""
+    from fleet_server.telemetry.influx import position_line, position_point
+    odd = Unit(id="AMB 1,x=y", callsign="odd", agency="medical", type="ambulance")
+    for unit, pos in ((AMB, fix(3, 1_790_000_000.25)), (odd, Position(lat=-1, lon=2, ts=1_790_000_000, received_at=0))):
+        mine, theirs = _parse(position_line(unit, pos)), _parse(position_point(unit, pos).to_line_protocol())
+        assert mine == theirs

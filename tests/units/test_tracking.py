@@ -137,3 +137,19 @@ def test_given_a_unit_reporting_every_100ms_when_the_feed_interval_is_500ms_then
     clock[0] = 5.0
     t.accept_position(pos_msg("trk-amb-01", NOW + 50, CENTRE[0], CENTRE[1]), NOW + 50)
     assert len(got) == 6
+
+
+def test_given_an_alarm_with_a_bad_fix_when_handed_to_the_units_side_then_it_is_not_filtered_or_touched():
+    """Alarms are the core's: an SOS with a 0,0 fix is still an SOS, so the position filter never sees it."""
+    from protocols import codec_json
+    fleet = Fleet(None, publish=lambda *a: None)
+    try:
+        fleet.register(ambulance(1))
+        sos = codec_json.decode(codec_json.encode({
+            "v": 1, "t": "alarm", "dev": "trk-amb-01", "boot": 1, "seq": 3, "ts": int(NOW), "cat": "medical",
+            "trig": "crew", "presses": 1, "lat": 0, "lon": 0, "src": "gps", "acc": 5000, "age": 900}))
+        assert fleet.handle("alarm", sos, NOW) is None
+        assert fleet.tracking.filter.accepted == 0 and sum(fleet.tracking.filter.rejected.values()) == 0
+        assert fleet.tracking.get("AMB-01").position is None
+    finally:
+        fleet.close()
