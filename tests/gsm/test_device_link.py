@@ -151,3 +151,34 @@ def test_given_a_sim800_when_the_firmware_mqtt_client_runs_over_gsm_tcp_under_mi
         stop.set()
         t.join(25)
         rec.close()
+
+
+def test_given_a_sim_with_a_pin_then_init_unlocks_it_and_a_wrong_pin_is_a_cme_error(modems):
+    import pytest
+
+    from firmware.app.modem import AtError
+
+    sim = modems("+62811000015", "SIM7600", pin="4321")
+    with pytest.raises(AtError) as e:
+        Modem(SerialUart(sim.port)).init()  # no PIN configured
+    assert e.value.code == 11
+    with pytest.raises(AtError) as e:
+        Modem(SerialUart(sim.port)).init(pin="0000")
+    assert e.value.kind == "cme" and e.value.code == 16
+    m = Modem(SerialUart(sim.port))
+    assert m.init(pin="4321") == "READY"
+    assert m.registration("CGREG")["registered"] and m.registration("CEREG")["stat"] == 1
+
+
+def test_given_no_network_then_registration_says_searching_and_signal_unknown(modems):
+    sim = modems("+62811000016", "SIM800")
+    m = Modem(SerialUart(sim.port))
+    m.init()
+    sim.faults.add("no_network")
+    r = m.registration()
+    assert (r["state"], r["registered"]) == ("searching", False)
+    assert m.signal() == {"rssi": -1, "ber": 99, "dbm": None}
+    assert m.operator() is None
+    assert m.wait_registered(timeout_ms=300, every_ms=50) is None
+    sim.faults.discard("no_network")
+    assert m.wait_registered(timeout_ms=2000, every_ms=50)["state"] == "home"

@@ -290,3 +290,13 @@ def test_given_a_modem_that_never_answers_then_the_command_times_out_quickly():
         m.command("AT", timeout_ms=100)
     assert e.value.kind == "timeout"
     assert m.sync(tries=2, timeout_ms=50) is False
+
+
+def test_given_cnmi_direct_delivery_then_the_cmt_urc_carries_its_pdu_to_the_handler(shared_data):
+    pdu = json.loads((shared_data / "gsm" / "sms_pdu_vectors.json").read_text())["deliver_vectors (test_modem.py::TestSms.setUp)"][0]
+    got = []
+    m = Modem(ReplayUart(unsolicited=b"\r\n+CMT: ,%d\r\n%s\r\n" % (pdu["tpdu_length"], pdu["pdu_hex"].encode())))
+    m.on("+CMT:", got.append)
+    m.poll(50)
+    header, body = got[0].split("\n")
+    assert header == "+CMT: ,29" and sms_pdu.decode(body)["text"] == pdu["expect"]["text"]
