@@ -186,8 +186,23 @@ def test_given_a_city_of_buttons_in_every_health_when_a_technician_looks_then_ma
                            json={"to_state": "prank", "reason": "children playing, confirmed by phone"}).status_code == 200
 
             p = console().login(srv.base_url, "technician", USERS["technician"])
-            for health in ("online", "low-battery", "tamper", "offline", "prank"):
+            for health in ("online", "low-battery", "tamper", "offline", "prank-flagged"):
                 p.page.wait_for_selector(f"#map path.device-marker.health-{health}", state="attached")
+            # Filters: agency, then a station of that agency.
+            p.page.select_option("#filter-agency", "damkar")
+            assert p.page.locator("#queue [data-incident]").count() == 1
+            assert "Pasar Gedebage" in p.page.inner_text("#queue [data-incident]")
+            fire_station = srv.api("GET", f"/incidents/{by_device['btn-gedebage']}").json()["station"]["id"]
+            options = p.page.eval_on_selector_all("#filter-station option", "els => els.map(e => e.value)")
+            assert fire_station in options
+            other = next(o for o in options if o and o != fire_station)
+            p.page.select_option("#filter-station", other)
+            assert p.page.locator("#queue [data-incident]").count() == 0
+            p.page.select_option("#filter-station", fire_station)
+            assert p.page.locator("#queue [data-incident]").count() == 1
+            p.page.select_option("#filter-station", "")
+            p.page.select_option("#filter-agency", "")
+            assert p.page.locator("#queue [data-incident]").count() == 2
             p.page.keyboard.press("j")
             p.page.wait_for_selector("[data-incident-view]")
             p.screenshot("queue")
@@ -195,7 +210,7 @@ def test_given_a_city_of_buttons_in_every_health_when_a_technician_looks_then_ma
             p.page.keyboard.press("3")
             health = dict(p.page.eval_on_selector_all("#devices-table tr[data-device]",
                                                       "els => els.map(e => [e.dataset.device, e.children[3].textContent])"))
-            assert health == {"btn-dago-atas": "tamper", "btn-cibiru": "offline", "btn-sd-cicendo": "prank",
+            assert health == {"btn-dago-atas": "tamper", "btn-cibiru": "offline", "btn-sd-cicendo": "prank-flagged",
                               "btn-gedebage": "low battery", "btn-stasiun": "online"}
             # Worst first: the technician's list starts with what needs a visit.
             assert list(health)[:2] == ["btn-dago-atas", "btn-cibiru"]

@@ -34,7 +34,7 @@ export function renderUnits() {
   }).join("")}</div>`;
 }
 
-const HEALTH_ORDER = ["tamper", "offline", "prank", "stuck", "low battery", "unknown", "online"];
+const HEALTH_ORDER = ["tamper", "offline", "prank-flagged", "stuck", "low battery", "unknown", "online"];
 
 export function renderDevices() {
   const el = document.getElementById("devices-list");

@@ -149,7 +149,7 @@ function drawUnits() {
 }
 
 const HEALTH_COLOUR = { online: "#3ecf6e", offline: "#6b7785", "low battery": "#ffb020", tamper: "#ff4d4d",
-  prank: "#d35cff", stuck: "#ffb020", unknown: "#9aa8b6" };
+  "prank-flagged": "#d35cff", stuck: "#ffb020", unknown: "#9aa8b6" };
 
 function drawDevices() {
   if (!map) return;

@@ -68,7 +68,7 @@ export function deviceHealth(d) {
   // Worst first: what a technician must go and fix.
   if (d.tamper) return "tamper";
   if (d.status === "offline") return "offline";
-  if (d.prankFlagged) return "prank";
+  if (d.prankFlagged) return "prank-flagged";
   if (d.stuck) return "stuck";
   if (d.batteryPct !== null && d.batteryPct < LOW_BATTERY_PCT) return "low battery";
   if (d.status === "online") return "online";
