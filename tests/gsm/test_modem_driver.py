@@ -300,3 +300,28 @@ def test_given_cnmi_direct_delivery_then_the_cmt_urc_carries_its_pdu_to_the_hand
     m.poll(50)
     header, body = got[0].split("\n")
     assert header == "+CMT: ,29" and sms_pdu.decode(body)["text"] == pdu["expect"]["text"]
+
+
+def test_given_every_transcript_and_dump_when_replayed_on_micropython_then_results_equal_cpython(shared_data):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.mpy import run_script
+    from tests.support.paths import REPO
+
+    dumps = []
+    for sub in ("at-sms", "at-sms-txt", "at-sms-txt-detail", "at-creg", "at-creg-corner", "at-smsc", "at-smsc-failing",
+                "at-cnmi", "at-cpms", "at-model"):
+        dumps += [str(p) for p in sorted((shared_data / "gsm" / "gammu_dumps" / sub).glob("*.dump"))]
+    args = [str(shared_data / "gsm" / "at_transcripts.json")] + dumps
+    mpy = run_script("tests/gsm/mpy_transcripts.py", *args, timeout=120)
+    assert mpy.returncode == 0, mpy.stderr.decode()
+    cpy = subprocess.run([sys.executable, "tests/gsm/mpy_transcripts.py", *args], cwd=REPO, capture_output=True,
+                         timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert cpy.returncode == 0, cpy.stderr.decode()
+    a, b = json.loads(mpy.stdout), json.loads(cpy.stdout)
+    assert len(a) == len(b) > 90
+    for x, y in zip(a, b):
+        assert x == y
+    assert ["AT+CSQ", {"rssi": 4, "ber": 0, "dbm": -105}] in a
