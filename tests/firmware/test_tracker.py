@@ -3,7 +3,6 @@ Mosquitto, its GPS UART fed by simulators.gps on a pty, seen from the fleet serv
 wire (tests.support.firmware_center.CenterStandIn)."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 
@@ -92,6 +91,28 @@ def test_given_a_replayed_gpsd_capture_then_every_pos_on_the_wire_is_gpsds_fix_t
     assert [p["ts"] for p in pos] == sorted(p["ts"] for p in pos)
     assert all(p["hdop"] == 15 and p["acc"] == 8 for p in pos if p["fixq"] is not None), "HDOP 1.5 x UERE 5 m"
     assert trk.state()["stats"]["nmea_rejected"] == 1, "the cut GGA, and only it"
+
+
+def test_given_a_capture_replayed_five_times_faster_then_each_pos_is_one_of_gpsds_fixes_in_order(
+        center, make_tracker, shared_data):
+    """bu353s4.log (south-east hemisphere, a parked receiver) at 5x: the policy reports a subset
+    (parked_s=1, so about every fifth fix); each one is gpsd's fix of some epoch, in capture order,
+    the first fix first."""
+    capture = shared_data / "nmea" / "gpsd" / "bu353s4.log"
+    gpsd = [(round(g["lat"] * 1e6), round(g["lon"] * 1e6)) for g in _gpsd_fixes_by_time(capture)]
+    trk = make_tracker(parked_s=1)
+    trk.set_gps_source(CaptureSource(capture), speed=5, retime_to_now=True)
+    trk.start()
+    assert trk.gps.wait_done(15)
+    time.sleep(0.6)
+    pos = center.uplinks("pos")
+    assert len(pos) >= 4 and (pos[0]["lat"], pos[0]["lon"]) == gpsd[0], pos
+    i = 0
+    for p in pos:
+        while i < len(gpsd) and (abs(p["lat"] - gpsd[i][0]) > 1 or abs(p["lon"] - gpsd[i][1]) > 1):
+            i += 1
+        assert i < len(gpsd), f"pos {p} is not a later gpsd fix"
+    assert all(p["lat"] < 0 and p["lon"] > 0 for p in pos)
 
 
 def test_given_a_dispatch_order_when_the_crew_accepts_then_cmdres_accepted_carries_the_order_id(
