@@ -266,8 +266,10 @@ class Dispatch:
                 log.exception("dispatch tick failed")
 
     def _held(self, incident: int) -> dict[str, str]:
+        with self._lock:
+            assignments = list(self._assignments.values())
         held = {}
-        for a in self._assignments.values():
+        for a in assignments:
             if a.incident == incident and a.state in ("declined", "unanswered", "cancelled"):
                 held[a.unit] = f"{a.state} order {a.id} for this incident"
             elif a.state in OPEN:

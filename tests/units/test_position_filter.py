@@ -66,3 +66,25 @@ def test_given_a_boat_when_it_jumps_faster_than_a_boat_can_then_the_boat_limit_a
     msg = pos_msg(ts=NOW, lat=BANDUNG[0] + 45000)
     assert f.check("ambulance", prev_at(NOW - 100), msg, NOW) is None
     assert f.check("sar_boat", prev_at(NOW - 100), msg, NOW).code == SPEED_JUMP
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from fleet_server.units.position_filter import REASONS  # noqa: E402
+
+
+# Not a codec property (those run 2,000): 300 messages keep this near a second in CI.
+@settings(max_examples=300)
+@given(lat=st.integers(-90_000_000, 90_000_000), lon=st.integers(-180_000_000, 180_000_000),
+       dt=st.integers(-100_000, 100_000), ahead=st.integers(-10_000, 10_000),
+       acc=st.none() | st.integers(0, 10_000_000), fixq=st.none() | st.integers(0, 8),
+       hdop=st.none() | st.integers(0, 9999), unit_type=st.sampled_from(["ambulance", "sar_boat"]),
+       has_previous=st.booleans())
+def test_given_any_valid_pos_message_when_checked_then_it_passes_or_is_rejected_with_a_known_reason(
+        lat, lon, dt, ahead, acc, fixq, hdop, unit_type, has_previous):
+    f = PositionFilter()
+    previous = prev_at(NOW - dt, lat=-6_900_000, lon=107_600_000) if has_previous else None
+    extra = {k: v for k, v in (("acc", acc), ("fixq", fixq), ("hdop", hdop)) if v is not None}
+    r = f.check(unit_type, previous, pos_msg(ts=NOW + ahead, lat=lat, lon=lon, **extra), received_at=NOW)
+    assert r is None or (r.code in REASONS and r.reason)
+    assert f.accepted + sum(f.rejected.values()) == 1
