@@ -16,50 +16,33 @@ export const agencyName = (agency) => AGENCY_NAMES[agencyCode(agency)] || agency
 
 const deg = (udeg) => (udeg === null || udeg === undefined ? null : udeg / 1e6);
 
-function latLon(r) {
-  if (r.lat_udeg !== undefined || r.lon_udeg !== undefined) return [deg(r.lat_udeg), deg(r.lon_udeg)];
-  const loc = r.location || r.position || r.last_position || r.fix || {};
-  for (const src of [loc, r]) {
-    if (src.lat_udeg !== undefined) return [deg(src.lat_udeg), deg(src.lon_udeg)];
-    if (typeof src.lat === "number") {
-      // Integer microdegrees travel as large integers; decimal degrees never exceed 180.
-      return Math.abs(src.lat) > 1000 || Math.abs(src.lon) > 1000 ? [deg(src.lat), deg(src.lon)] : [src.lat, src.lon];
-    }
-  }
-  return [null, null];
-}
-
+// GET /api/v1/incidents[/{id}] (fleet_server.domain.service.incident_view): location and clocks nested.
 export function incident(r) {
-  const [lat, lon] = latLon(r);
   const loc = r.location || {};
   const clocks = r.clocks || {};
-  const at = (k) => r[k] ?? clocks[k] ?? null;
-  const station = r.station && typeof r.station === "object" ? r.station : {};
+  const station = r.station || {};
   return {
-    id: r.id, type: r.type || "emergency", state: r.state, category: r.category, agency: r.agency,
-    priority: r.priority ?? 3, stationId: r.station_id ?? station.id ?? null,
-    stationName: r.station_name ?? station.name ?? null, site: r.site ?? null,
-    deviceId: r.origin_device_id ?? r.device_id ?? null, devices: r.devices || r.device_ids || [],
-    lat, lon, locSource: r.loc_source ?? loc.source ?? "none", locAcc: r.loc_acc_m ?? loc.acc_m ?? loc.accuracy_m ?? null,
-    locAge: r.loc_age_s ?? loc.age_s ?? null, presses: r.press_count ?? 1, alarmCount: r.alarm_count ?? 1,
-    prankSuspect: !!(r.prank_suspect ?? r.prank_flagged), summary: r.summary ?? null,
-    pressedAt: at("pressed_at"), receivedAt: at("received_at"), acknowledgedAt: at("acknowledged_at"),
-    dispatchedAt: at("dispatched_at"), enrouteAt: at("enroute_at"), onsceneAt: at("onscene_at"),
-    closedAt: at("closed_at"), closureReason: r.closure_reason ?? null,
-    alarms: r.alarms || [], notes: r.notes || [], assignments: r.assignments || r.units || [],
-    raw: r,
+    id: r.id, type: r.type, state: r.state, category: r.category, agency: r.agency, priority: r.priority,
+    stationId: station.id ?? null, stationName: station.name ?? null, site: r.site ?? null,
+    deviceId: r.origin_device_id ?? null, lat: deg(loc.lat_udeg), lon: deg(loc.lon_udeg),
+    locSource: loc.source ?? "none", locAcc: loc.acc_m ?? null, locAge: loc.age_s ?? null,
+    presses: r.press_count ?? 1, alarmCount: r.alarm_count ?? 1, prankSuspect: !!r.prank_suspect,
+    pressedAt: clocks.pressed_at ?? null, receivedAt: clocks.received_at ?? null,
+    acknowledgedAt: clocks.acknowledged_at ?? null, dispatchedAt: clocks.dispatched_at ?? null,
+    enrouteAt: clocks.enroute_at ?? null, onsceneAt: clocks.onscene_at ?? null, closedAt: clocks.closed_at ?? null,
+    closureReason: r.closure_reason ?? null, alarms: r.alarms || [], notes: r.notes || [], raw: r,
   };
 }
 
+// GET /api/v1/devices (device_view): fixed location on top, health nested.
 export function device(r) {
-  const [lat, lon] = latLon(r);
-  const h = r.health || r;
+  const h = r.health || {};
   return {
-    id: r.id ?? r.device_id, kind: r.kind, site: r.site || "", category: r.category, agency: r.agency,
+    id: r.id, kind: r.kind, site: r.site || "", category: r.category, agency: r.agency,
     status: r.status || "unknown", batteryMv: h.battery_mv ?? null, batteryPct: h.battery_pct ?? null,
     rssi: h.rssi_dbm ?? null, tamper: !!h.tamper, stuck: !!h.stuck, firmware: h.firmware ?? null,
     lastSeen: r.last_seen ?? null, prankCount: r.prank_count ?? 0, prankFlagged: !!r.prank_flagged,
-    outbox: h.outbox ?? null, lat, lon, active: r.active !== false, raw: r,
+    outbox: h.outbox ?? null, lat: deg(r.lat_udeg), lon: deg(r.lon_udeg), active: r.active !== false, raw: r,
   };
 }
 
@@ -75,15 +58,13 @@ export function deviceHealth(d) {
   return d.status || "unknown";
 }
 
+// GET /api/v1/units (fleet_server.units.model.Unit.public): the last fix nested, in microdegrees.
 export function unit(r) {
-  const [lat, lon] = latLon(r);
   const pos = r.position || {};
   return {
-    id: r.id, callsign: r.callsign || r.id, agency: r.agency, type: r.type || "",
-    status: r.status || "unknown", station: r.home_station ?? "", lat, lon,
-    heading: pos.hdg ?? null, speed: pos.spd ?? null,
-    fixAt: pos.ts ?? null,
-    stale: r.stale ?? null, incidentId: r.incident_id ?? null, deviceId: r.device_id ?? null, raw: r,
+    id: r.id, callsign: r.callsign || r.id, agency: r.agency, type: r.type || "", status: r.status || "unknown",
+    station: r.home_station ?? "", lat: deg(pos.lat), lon: deg(pos.lon), heading: pos.hdg ?? null,
+    fixAt: pos.ts ?? null, stale: r.stale ?? null, deviceId: r.device_id ?? null, incidentId: null, raw: r,
   };
 }
 

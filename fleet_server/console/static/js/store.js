@@ -48,8 +48,13 @@ export async function loadDevices() {
 
 export async function loadUnits() {
   try {
-    const data = await api.get(api.paths.units);
+    const [data, orders] = await Promise.all([api.get(api.paths.units), api.get(api.paths.assignments, { open_only: true })]);
     state.units = new Map(api.items(data, "units").map((r) => { const u = model.unit(r); return [u.id, u]; }));
+    // Which incident each unit is ordered to: the board shows it beside the unit.
+    for (const a of api.items(orders, "assignments")) {
+      const u = state.units.get(a.unit);
+      if (u) u.incidentId = a.incident;
+    }
     state.unitsAvailable = true;
   } catch (e) {
     // The units API belongs to the trackers issue; the console works without it.
@@ -131,7 +136,9 @@ export function handleEvent(ev) {
     const known = state.units.get(ev.unit);
     if (!known) { throttle("units", loadUnits); return; }
     const position = { lat: ev.lat, lon: ev.lon, ts: ev.ts, acc: ev.acc, spd: ev.spd, hdg: ev.hdg };
-    state.units.set(ev.unit, model.unit({ ...known.raw, status: ev.status ?? known.raw.status, position, stale: null }));
+    const moved = model.unit({ ...known.raw, status: ev.status ?? known.raw.status, position, stale: null });
+    moved.incidentId = known.incidentId;
+    state.units.set(ev.unit, moved);
     emit("units", { id: ev.unit });
   } else if (kind.startsWith("unit")) {
     throttle("units", loadUnits);
