@@ -265,7 +265,20 @@ class Modem:
             if line not in ("OK", "ERROR"):
                 self._dispatch(line, deadline)
 
-    def command(self, cmd, timeout_ms=5000, expect=None, data=None, done=None, settle_ms=300):
+    def command(self, cmd, timeout_ms=5000, expect=None, data=None, done=None, settle_ms=300, busy_retries=3):
+        """See _command. '+CME ERROR: 515' (device busy) and '14' (SIM busy) are retried a few times
+        after a pause: modems say so while they boot or while the SIM is being read."""
+        while True:
+            try:
+                return self._command(cmd, timeout_ms, expect, data, done, settle_ms)
+            except AtError as e:
+                if e.kind != "cme" or e.code not in (14, 515) or busy_retries <= 0:
+                    raise
+                busy_retries -= 1
+                self._say("%s: busy (%d), retrying" % (cmd, e.code))
+                sleep_ms(500)
+
+    def _command(self, cmd, timeout_ms, expect, data, done, settle_ms):
         """Send one command; return its information lines. expect: the prefix of the answer line
         (so a +CREG answer is not taken for a +CREG URC; and a modem that omits the final OK still
         answers). data: bytes written after the '>' prompt. done(line): a line that ends the command
@@ -457,16 +470,24 @@ class Modem:
         """-> list of message references, one per part. Raises AtError (+CMS ERROR from the
         network, or no +CMGS reference)."""
         refs = []
-        if self.pdu_mode:
+        if not self.pdu_mode and sms_pdu.gsm7_fits(text) and len(text) <= 160 and "\x1a" not in text:
+            lines = self.command('AT+CMGS="%s"' % number, timeout_ms, expect="+CMGS:",
+                                 data=text.encode() + CTRL_Z)
+            refs.append(self._cmgs_ref(lines))
+            return refs
+        # Text mode cannot carry UCS-2 or concatenated parts: leave it for this message (as
+        # python-gsmmodem does) and come back.
+        if not self.pdu_mode:
+            self.command("AT+CMGF=0")
+        try:
             parts = sms_pdu.encode_submit(number, text, status_report=status_report,
                                           concat_ref=(ticks_ms() >> 4) & 0xFF)
             for pdu, n in parts:
                 lines = self.command("AT+CMGS=%d" % n, timeout_ms, expect="+CMGS:", data=pdu.encode() + CTRL_Z)
                 refs.append(self._cmgs_ref(lines))
-        else:
-            lines = self.command('AT+CMGS="%s"' % number, timeout_ms, expect="+CMGS:",
-                                 data=text.encode() + CTRL_Z)
-            refs.append(self._cmgs_ref(lines))
+        finally:
+            if not self.pdu_mode:
+                self.command("AT+CMGF=1")
         return refs
 
     def _cmgs_ref(self, lines):

@@ -130,7 +130,7 @@ def test_given_error_transcripts_then_cme_cms_and_nonstandard_errors_are_raised_
         if line.startswith("+CME ERROR") or line.startswith("+CMS ERROR") or line == "COMMAND NOT SUPPORT":
             m, _ = _modem(t["response"])
             with pytest.raises(AtError) as e:
-                m.command("AT+TEST")
+                m.command("AT+TEST", busy_retries=0)
             if line == "COMMAND NOT SUPPORT":
                 assert e.value.kind == "not_supported"
             else:
@@ -325,3 +325,26 @@ def test_given_every_transcript_and_dump_when_replayed_on_micropython_then_resul
     for x, y in zip(a, b):
         assert x == y
     assert ["AT+CSQ", {"rssi": 4, "ber": 0, "dbm": -105}] in a
+
+
+def test_given_device_or_sim_busy_errors_then_the_command_is_retried_and_succeeds(shared_data):
+    busy = [t["response"] for t in _transcripts(shared_data) if t.get("response") in (["+CME ERROR: 515"], ["+CME ERROR: 14"])]
+    assert len(busy) == 2
+    uart = ReplayUart(frame(busy[0]) + frame(busy[1]) + frame(["+CSQ: 20,0", "OK"]))
+    assert Modem(uart).signal()["rssi"] == 20 and len(uart.written) == 3
+
+
+def test_given_text_mode_and_a_text_gsm7_cannot_carry_then_it_goes_as_ucs2_pdu_and_text_mode_returns(modems, shared_data):
+    from fleet_server.sms.serial_uart import SerialUart
+
+    a = modems("+62811000020", "SIM800")
+    b = modems("+62811000021", "SIM800")
+    m = Modem(SerialUart(a.port), pdu_mode=False)
+    m.init()
+    assert len(m.send_sms("+62811000021", "Tolong! 火事 — kebakaran di gedung B")) == 1
+    assert m.send_sms("+62811000021", "plain text") and a.pdu_mode is False
+    assert [c for c in a.commands if c.startswith("AT+CMGF")] == ["AT+CMGF=1", "AT+CMGF=0", "AT+CMGF=1"]
+    r = Modem(SerialUart(b.port))
+    r.init()
+    texts = sorted(msg["text"] for _i, msg in r.list_sms(4))
+    assert texts == ["Tolong! 火事 — kebakaran di gedung B", "plain text"]
