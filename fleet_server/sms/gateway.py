@@ -92,7 +92,7 @@ class SmsGateway:
     def __init__(self, port: str, sink: SmsSink, key_for: Callable[[str], bytes | None], replay: ReplayStore,
                  baudrate: int = 115200, reply: bool = True, sweep_s: float = 30.0, backoff_min_s: float = 0.5,
                  backoff_max_s: float = 30.0, clock: Callable[[], float] = time.time, pin: str | None = None,
-                 command_timeout_ms: int = 5000):
+                 replies_per_hour: int = 10):
         self.port = port
         self.sink = sink
         self.key_for = key_for
@@ -104,7 +104,8 @@ class SmsGateway:
         self.backoff_max_s = backoff_max_s
         self.clock = clock
         self.pin = pin
-        self.command_timeout_ms = command_timeout_ms
+        self.replies_per_hour = replies_per_hour
+        self._replied: dict[str, list[float]] = {}
         self.modem: Modem | None = None
         self.uart: SerialUart | None = None
         self.windows: dict[str, ReplayWindow] = {}
@@ -114,7 +115,8 @@ class SmsGateway:
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
         self.stats = {"received": 0, "alarms": 0, "aml": 0, "texts": 0, "rejected": 0, "replies": 0,
-                      "opens": 0, "lost": 0, "sink_errors": 0, "status_reports": 0}
+                      "opens": 0, "lost": 0, "sink_errors": 0, "status_reports": 0,
+                      "replies_skipped": 0}
 
     # --- thread ---------------------------------------------------------------------------------
 
@@ -204,6 +206,8 @@ class SmsGateway:
             event(log, logging.INFO, "delivery report", reference=msg.get("reference"), delivered=msg.get("delivered"))
             self._delete(index)
             return
+        if msg.get("type") != sms_pdu.DELIVER:
+            return  # a message this modem stored to send (STO SENT/UNSENT): not an incoming one
         msg["index"] = index
         try:
             whole = self.parts.add(msg, int(self.clock()))
@@ -233,7 +237,14 @@ class SmsGateway:
         now = int(self.clock())
         text = msg.get("text") or ""
         if msg.get("encoding") == "8bit" and msg.get("data") is not None:
-            loc = aml.parse_data_sms(msg["data"])
+            # Android sends AML as a data SMS (the text GSM-7 packed); any other binary SMS (WAP
+            # push, SIM toolkit) is not for us.
+            data = msg["data"]
+            head = sms_pdu.gsm7_decode(sms_pdu.unpack_septets(data[:8], 8))
+            if not aml.is_aml(head):
+                self._reject(Rejection(BAD_FORMAT, "binary SMS (%d octets, ports %s) is not AML" % (len(data), msg.get("ports"))), "sms", masked)
+                return True
+            loc = aml.parse_data_sms(data)
             if isinstance(loc, Rejection):
                 self._reject(loc, "aml", masked)
                 return True
@@ -312,6 +323,16 @@ class SmsGateway:
     def _reply_to(self, number: str, text: str) -> None:
         if not self.reply or not number or not number.lstrip("+").isdigit():
             return  # alphanumeric senders cannot be answered
+        # A flood from one number (a prank, a looping device) must not become a flood of replies
+        # paid by the center: at most replies_per_hour per sender.
+        now = time.monotonic()
+        sent = [t for t in self._replied.get(number, []) if now - t < 3600]
+        if len(sent) >= self.replies_per_hour:
+            self.stats["replies_skipped"] += 1
+            return
+        self._replied[number] = sent + [now]
+        if len(self._replied) > 10000:
+            self._replied.clear()
         try:
             self.modem.send_sms(number, text, timeout_ms=30000)
             self.stats["replies"] += 1

@@ -149,3 +149,34 @@ def test_given_garbage_and_slow_replies_then_messages_still_arrive(gateway, sms_
     sms_network.send_from(PHONE, CENTER, "Ada kebakaran kecil di pasar, sudah padam.")
     (text, _s, _m), = sink.wait("texts", 1, timeout=20)
     assert text.startswith("Ada kebakaran")
+
+
+def _data_sms(sender: str, payload: bytes) -> str:
+    """An 8-bit data SMS-DELIVER as Android sends AML (DCS 0x04)."""
+    from firmware.app import sms_pdu
+
+    tpdu = (bytes((0x04,)) + sms_pdu.encode_address(sender) + bytes((0, 0x04))
+            + sms_pdu.encode_timestamp(sms_pdu.from_unix(int(time.time()), 28)) + bytes((len(payload),)) + payload)
+    return "00" + tpdu.hex().upper()
+
+
+def test_given_android_data_sms_aml_then_a_location_and_a_wap_push_is_rejected_as_not_ours(gateway, sms_network, sink, shared_data):
+    import json
+
+    vec = json.loads((shared_data / "aml" / "aml_vectors.json").read_text())["data_sms_vector"]
+    sms_network.send_pdu_from(CENTER, _data_sms(PHONE, bytes.fromhex(vec["payload_hex"])))
+    (loc, _sender, _masked), = sink.wait("aml", 1)
+    assert loc["lat"] == 37_421_750 and loc["method"] == "gnss"
+    dump = (shared_data / "gsm" / "gammu_dumps" / "at-sms" / "40.dump").read_text().splitlines()
+    sms_network.send_pdu_from(CENTER, dump[2].strip())
+    (r, kind, _m), = sink.wait("rejected", 1)
+    assert kind == "sms" and "not AML" in r.reason and "(2948, 9200)" in r.reason
+    assert wait_until(lambda: not gateway.center.storage, 5)
+
+
+def test_given_a_flood_of_texts_from_one_number_then_replies_stop_at_the_hourly_budget(gateway, sms_network, sink):
+    for i in range(14):
+        sms_network.send_from(PHONE, CENTER, "iseng %d" % i)
+    assert len(sink.wait("texts", 14)) == 14  # every report is still taken
+    assert wait_until(lambda: gateway.stats["replies_skipped"] == 4, 10)
+    assert len(sms_network.inbox(PHONE)) == 10
