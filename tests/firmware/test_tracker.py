@@ -248,6 +248,7 @@ def test_given_the_broker_is_down_while_driving_then_positions_wait_on_flash_and
         waiting = trk.backlog()
         assert [n for n in waiting if n.startswith("c-")] and len([n for n in waiting if n.startswith("p-")]) <= 4
         assert trk.state()["thinned"] > 0, "five or more fixes while offline, only four kept"
+        trk.unplug_gps()   # no new fixes: what is left to deliver is the outage's backlog
         broker.start()
         deadline = time.monotonic() + 10
         while (trk.backlog() or not any(k == "crew" for k, _ in inbox.messages[before:])) \
@@ -281,3 +282,53 @@ def test_given_no_fix_at_boot_when_the_gps_gets_a_fix_and_later_loses_it_then_re
     trk.sos()
     [a] = center.wait_uplinks("alarm", 1, timeout=5)
     assert (a["src"], a["lat"], a["age"]) == ("none", None, None)
+
+
+def test_given_positions_and_crew_status_waiting_on_flash_when_the_power_is_cut_then_the_next_boot_delivers_them(
+        broker, center, make_tracker):
+    """The backlog is on flash, not in RAM: SIGKILL while the broker is away loses nothing that
+    was queued; the next boot (a new boot number) sends the old records byte for byte."""
+    inbox = PersistentInbox(broker.host, broker.port)
+    try:
+        trk = make_tracker(report_s=1)
+        trk.set_gps_source(RouteSource(ROUTE, 14), speed=1)
+        trk.start()
+        _link_up(trk)
+        time.sleep(0.5)
+        broker.stop()
+        trk.crew("onscene")
+        time.sleep(2.0)
+        waiting = trk.backlog()
+        assert any(n.endswith("-crew") for n in waiting) and any(n.endswith("-pos") for n in waiting)
+        trk.kill()
+        broker.start()
+        trk.start()
+        deadline = time.monotonic() + 10
+        while set(waiting) & set(trk.backlog()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not set(waiting) & set(trk.backlog()), trk.output()[-1500:]
+        got = {(k, d["seq"]): d for k, d in inbox.messages}
+        for name in waiting:
+            lane, seq, kind = name.split("-")
+            assert (kind, int(seq)) in got, f"{name} was not delivered after the power cut"
+            assert got[(kind, int(seq))]["boot"] == 1, "sent as written in boot 1"
+        assert trk.state()["boot"] == 2
+    finally:
+        inbox.close()
+
+
+def test_given_config_commands_then_reporting_settings_change_and_persist_and_unknown_ones_are_refused(
+        center, make_tracker):
+    trk = make_tracker()
+    trk.set_gps_source(NoFixSource())
+    trk.start()
+    _link_up(trk)
+    center.command(TRK, "config", "cfg-1", cfg={"report_s": 5, "move_m": 50})
+    center.command(TRK, "config", "cfg-2", cfg={"hold_ms": 100})
+    center.command(TRK, "feedback", "fb-1", state="near")
+    res = {r["id"]: r for r in center.wait_uplinks("cmdres", 3, timeout=5)}
+    assert res["cfg-1"]["res"] == "ok"
+    assert res["cfg-2"]["res"] == "rejected" and "hold_ms" in res["cfg-2"]["why"]
+    assert res["fb-1"]["res"] == "rejected" and "feedback" in res["fb-1"]["why"]
+    overrides = json.loads((trk.flash / "overrides.json").read_text())
+    assert overrides == {"report_s": 5, "move_m": 50}
