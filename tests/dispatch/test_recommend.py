@@ -100,8 +100,8 @@ def test_given_a_unit_that_moves_when_its_fix_is_accepted_then_the_index_follows
     assert [p.unit for p in r.recommend(SITE, NOW).picks] == ["AMB-01", "AMB-02"]
 
 
-# Not a codec property: 500 fleets keep this under 2 s of the CI budget.
-@settings(max_examples=500)
+# Not a codec property: 200 random fleets (up to 120 units, three cell sizes) keep it to seconds.
+@settings(max_examples=200)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 120), cell=st.sampled_from([2_000, 10_000, 50_000]))
 def test_given_any_fleet_when_recommending_then_the_grid_search_equals_a_brute_force_ranking(seed, n, cell):
     rnd = random.Random(seed)
