@@ -24,7 +24,6 @@ def position_event(unit: Unit, pos: Position) -> dict:
 
 class PositionFeed:
     def __init__(self, min_interval_s: float = 1.0, clock: Callable[[], float] | None = None):
-
         self.min_interval_s = min_interval_s
         self._clock = clock or time.monotonic
         self._last_sent: dict[str, float] = {}

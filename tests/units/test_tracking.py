@@ -2,7 +2,6 @@
 database with batches and retention, and the throttled feed."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
