@@ -7,7 +7,6 @@ ambulance, never the nearer one that is out of service -> the order reaches that
 crew accepts -> the simulated drive -> on scene is set by arrival -> the button shows "unit near"."""
 from __future__ import annotations
 
-
 import pytest
 
 from simulators.devices.firmware_button import FirmwareButton
