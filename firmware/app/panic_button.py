@@ -46,6 +46,10 @@ class PanicButton:
 
     # ---- boot ---------------------------------------------------------------------------------
     def start(self):
+        # Collect before the heap is full, not when an allocation fails: a fragmented heap is what
+        # runs a small device out of memory (MicroPython's recommended gc.threshold setting).
+        gc.collect()
+        gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
         self.fb.show("selftest")
         if self.cfg_error:
             log("error", "config_bad", why=self.cfg_error, effect="showing config_error; not connecting")
@@ -269,18 +273,19 @@ class PanicButton:
             # Whatever arrives, the keys keep working.
             self._bad("handler_error", repr(e)[:80], topic)
 
-    def _bad(self, event, why, topic=b""):
+    def _bad(self, event, why, topic=b"", payload=b""):
         self.stats["bad_input"] += 1
         try:
             t = bytes(topic).decode()[:80]
         except Exception:
             t = "?"
-        log("warn", event, why=why, topic=t, effect="ignored")
+        # The first bytes, escaped, so the technician sees what arrived without a flood.
+        log("warn", event, why=why, topic=t, head=repr(bytes(payload[:32])), size=len(payload), effect="ignored")
 
     def _on_ack(self, topic, payload):
         msg = codec_json.decode(payload, topic)
         if isinstance(msg, Rejection):
-            self._bad("ack_rejected", msg.code + ": " + msg.reason, topic)
+            self._bad("ack_rejected", msg.code + ": " + msg.reason, topic, payload)
             return
         if msg["t"] != "ack":
             self._bad("ack_rejected", "not an ack", topic)
@@ -308,7 +313,7 @@ class PanicButton:
     def _on_command(self, topic, payload):
         cmd = codec_json.decode(payload, topic)
         if isinstance(cmd, Rejection):
-            self._bad("command_rejected", cmd.code + ": " + cmd.reason, topic)
+            self._bad("command_rejected", cmd.code + ": " + cmd.reason, topic, payload)
             return
         if cmd["t"] != "cmd":
             self._bad("command_rejected", "not a command", topic)
