@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from fleet_server.api.routes import auth, devices, feed, incidents, records
+from fleet_server.console.router import router as console_router
+from fleet_server.units import api as units_api
 from fleet_server.api.security import jwt_secret
 from fleet_server.domain.service import IncidentService, Rules
 from fleet_server.events import EventBus
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, server_settings: ServerSettings
         _bootstrap_admin(st.db, tuning.admin_bootstrap)
         st.ingest = MqttIngest(settings, tuning, st.service, st.metrics) if tuning.run_ingest else None
         st.link_up = (lambda: st.ingest.link_up) if st.ingest else (lambda: False)
+        st.fleet = _start_units(st, settings) if tuning.run_units else None
         st.supervisor = Supervisor(st.service, tuning.supervise_every_s,
                                    st.ingest.take_seen if st.ingest else (lambda: {}))
         if st.ingest:
@@ -69,6 +72,8 @@ def create_app(settings: Settings | None = None, server_settings: ServerSettings
             st.supervisor.stop()
             if st.ingest:
                 st.ingest.stop()
+            if st.fleet:
+                st.fleet.close()
             st.db.dispose()
 
     app = FastAPI(title="Siaga 112 fleet server", version="1", lifespan=lifespan, openapi_url="/openapi.json")
@@ -84,7 +89,9 @@ def create_app(settings: Settings | None = None, server_settings: ServerSettings
     api.include_router(devices.router)
     api.include_router(records.router)
     api.include_router(feed.router)
+    api.include_router(units_api.router)
     app.include_router(api)
+    app.include_router(console_router)
 
     @app.get("/healthz", openapi_extra={"x-required-role": "public"})
     def healthz(request: Request) -> Response:
@@ -105,6 +112,35 @@ def create_app(settings: Settings | None = None, server_settings: ServerSettings
         return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _start_units(st, settings):
+    """Units, tracking and dispatch (docs/dispatch.md), wired to the core through events only:
+    the ingest hands it pos/crew/cmdres, the bridge links incidents and dispatch both ways, its
+    throttled unit positions go to the live feed."""
+    from dataclasses import replace
+
+    from fleet_server.dispatch.incident_bridge import IncidentBridge
+    from fleet_server.units.fleet import Fleet, config_from_settings
+
+    config = config_from_settings(settings)
+    # The core already tells the incident's buttons "dispatched" / "near" on every transition,
+    # whoever made it; dispatch sending them too would double every LED change.
+    config = replace(config, assignments=replace(config.assignments, button_feedback=False))
+
+    def publish(topic: str, payload: bytes, qos: int):
+        if st.ingest is None:
+            raise RuntimeError("no broker link in this process (run_ingest is off)")
+        return st.ingest.client.publish(topic, payload, qos=qos)
+
+    fleet = Fleet(st.db.engine, publish=publish, config=config)
+    bridge = IncidentBridge(fleet, st.service, forward=st.events.publish)
+    fleet.dispatch.on_event = bridge.on_dispatch_event
+    st.service.listeners.append(bridge.on_service_event)
+    fleet.feed.subscribe(st.events.publish)
+    if st.ingest:
+        st.ingest.fleet = fleet
+    return fleet.start()
 
 
 def _bootstrap_admin(db: Database, spec: str) -> None:

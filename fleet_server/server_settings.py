@@ -27,6 +27,7 @@ class ServerSettings(BaseSettings):
     fault_delay_ack_s: float = 0.0
     stats_utc_offset_h: int = Field(7, description="statistics count local days (WIB = UTC+7)")
     run_ingest: bool = Field(True, description="connect to the broker; off for an API-only process")
+    run_units: bool = Field(True, description="units, tracking and dispatch (fleet_server/units) in this process")
     admin_bootstrap: str = Field("", description="'user:password' creates that admin at start when no user exists")
 
 

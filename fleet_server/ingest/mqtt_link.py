@@ -28,6 +28,7 @@ log = logging.getLogger("siaga.ingest")
 
 _PRIORITY = {"alarm": 0, "status": 1, "cmdres": 1, "health": 2, "crew": 2, "pos": 3}
 _STOP = (99, -1, None)
+LOG_PER_REASON = 20
 
 
 def _no_nagle(client, userdata, sock) -> None:
@@ -54,6 +55,8 @@ class MqttIngest:
         self._active: set[str] = set()
         self._active_at = 0.0
         self._worker: threading.Thread | None = None
+        self._log_budget: dict[str, tuple[float, int]] = {}
+        self.fleet = None  # fleet_server.units.fleet.Fleet, set in the app's lifespan when units run
         self._stopping = threading.Event()
         self.client = self._make_client()
         for name, help_ in (("siaga_ingest_messages_total", "device messages accepted, by type"),
@@ -173,7 +176,17 @@ class MqttIngest:
     def _reject(self, topic: str, r: Rejection | Refused) -> None:
         code = r.code
         self.metrics.inc("siaga_ingest_rejected_total", reason=code)
-        event(log, logging.WARNING, "message rejected", reason=code, detail=r.reason, topic=topic[:120])
+        # Every rejection is counted; the log gets at most LOG_PER_REASON a minute per reason, so a
+        # flood of garbage cannot drown the log (or the disk) while the count keeps the truth.
+        now = time.monotonic()
+        window, n = self._log_budget.get(code, (now, 0))
+        if now - window > 60:
+            window, n = now, 0
+        if n < LOG_PER_REASON:
+            event(log, logging.WARNING, "message rejected", reason=code, detail=r.reason, topic=topic[:120])
+        elif n == LOG_PER_REASON:
+            event(log, logging.WARNING, "more rejections this minute are counted, not logged", reason=code)
+        self._log_budget[code] = (window, n + 1)
 
     def _decode(self, topic, payload):
         msg = codec_json.decode(payload, topic)
@@ -223,12 +236,17 @@ class MqttIngest:
             elif kind == "health":
                 self.service.device_health(msg, at)
             else:
-                # pos, crew, cmdres: the trackers and dispatch work own their meaning; here they
-                # prove the device alive (batched into last_seen by the supervisor).
+                # pos, crew, cmdres: units and dispatch own their meaning (fleet.handle); here they
+                # also prove the device alive (batched into last_seen by the supervisor).
                 if not self._is_active(dev):
                     raise Refused(UNKNOWN_DEVICE, f"device {dev} is not registered and active")
                 with self._seen_lock:
                     self._seen[dev] = at
+                if self.fleet is not None:
+                    out = self.fleet.handle(kind, msg, at)
+                    if isinstance(out, Rejection):
+                        self._reject(topic, out)
+                        return
         except Refused as e:
             self._reject(topic, e)
             return
