@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from fleet_server.broker.mosquitto import _atomic_write
 from fleet_server.provisioning.errors import BrokerError
 from fleet_server.storage import devices as device_repo
 from fleet_server.storage.db import Database
+
+
+RELOAD_SETTLE_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -94,4 +98,7 @@ def sync(broker_dir: Path, database_url: str) -> SyncResult:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
         raise BrokerError(f"Mosquitto (pid {pid}) ended before it could reload", "restart the broker") from None
+    # SIGHUP is handled in the broker's next loop pass; give it that moment (as Mosquitto.reload does)
+    # so a login right after this call meets the new accounts.
+    time.sleep(RELOAD_SETTLE_S)
     return SyncResult(devices=len(devices), services=len(lines) - len(devices), pid=pid)

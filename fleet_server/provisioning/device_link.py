@@ -17,6 +17,10 @@ from mpremote.transport_serial import SerialTransport
 
 from fleet_server.provisioning.errors import PortError
 
+# mpremote reads a pty (/dev/pts/*, also how USB-serial bridges of some VMs appear) byte by byte
+# with pyserial's timeout; with none (its default) a silent port blocks for ever and its own
+# overall deadline is never checked. A bound per read lets every wait end.
+READ_TIMEOUT_S = 1.0
 CHUNK = 1024   # bytes of a file per raw-REPL exec: fewer round trips than mpremote's 256
 
 NO_REPL_HINT = ("is MicroPython flashed (`siaga device flash`)? is this the board's port and the right "
@@ -30,7 +34,7 @@ class DeviceLink:
         try:
             # mpremote prints what it read when the REPL does not answer; we raise a reason instead.
             with contextlib.redirect_stdout(io.StringIO()):
-                self.transport = SerialTransport(port, baudrate=baudrate)
+                self.transport = SerialTransport(port, baudrate=baudrate, timeout=READ_TIMEOUT_S)
         except (TransportError, serial.SerialException, OSError) as e:
             raise PortError(f"cannot open {port}: {e}",
                             "is the cable plugged in and the port name right (ls /dev/ttyUSB* /dev/ttyACM*)? "

@@ -8,7 +8,8 @@ import pytest
 from fleet_server.provisioning.provision import Provisioning, Site
 from fleet_server.provisioning.registry import DeviceRegistry
 from simulators.usbdevice import UsbDevice
-from tests.conftest import OBSERVER_PASS, OBSERVER_USER
+from fleet_server.broker import Mosquitto
+from tests.conftest import OBSERVER_PASS, OBSERVER_USER, SERVER_PASS, SERVER_USER
 from tests.support.server import FleetServer
 
 TECH_USER, TECH_PASS = "tech-ani", "tech-secret-1"
@@ -17,9 +18,23 @@ ONLINE_TIMEOUT_S = 20.0
 REPL_TIMEOUT_S = 3.0
 
 
-@pytest.fixture
-def fleet_server(tmp_path, broker):
-    srv = FleetServer(tmp_path / "server", broker).start()
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """The root conftest's broker, one per test module here: starting the fleet server beside it
+    costs 6-11 s on the shared 2 cores, and every test uses its own device ids."""
+    b = Mosquitto(tmp_path_factory.mktemp("broker"))
+    b.add_account(SERVER_USER, SERVER_PASS, role="server")
+    b.add_account(OBSERVER_USER, OBSERVER_PASS, role="observer")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet_server(tmp_path_factory, broker):
+    srv = FleetServer(tmp_path_factory.mktemp("server"), broker).start()
     try:
         r = srv.api("POST", "/users", json={"username": TECH_USER, "password": TECH_PASS, "role": "technician"})
         assert r.status_code == 201, r.text

@@ -1,0 +1,134 @@
+"""A provisioning that fails half-way never leaves a device registered without credentials or
+credentials without a device; a port that does not answer and a device that never comes online get
+reasons a technician can act on; a decommissioned device is refused by the broker."""
+from __future__ import annotations
+
+import os
+import time
+import tty
+
+import pytest
+
+from fleet_server.provisioning.errors import NeverOnline, PortError, ProvisioningError
+from fleet_server.provisioning.journal import Journal
+from fleet_server.provisioning.provision import DeviceSpec, Provisioning, Site
+from fleet_server.provisioning.registry import DeviceRegistry
+from fleet_server.broker.mosquitto import free_port
+from simulators.usbdevice import UsbDevice
+from tests.provisioning.conftest import REPL_TIMEOUT_S, broker_login
+
+BUTTON = dict(kind="button", site="Simpang Dago", lat=-6.8850, lon=107.6134, category="fire")
+
+
+def device_accounts(broker) -> set[str]:
+    return {ln.split(":", 1)[0] for ln in broker.passwd.read_text().splitlines() if ln} - {"fleet-server", "observer"}
+
+
+def test_given_the_cable_is_pulled_mid_write_then_the_credential_is_revoked_and_a_rerun_resumes_without_replace(
+        tmp_path, site, board, broker, fleet_server):
+    def pull_cable(path, done, total):
+        if done > total // 3:
+            board.unplug()
+    with pytest.raises(PortError) as failed:
+        Provisioning(site, on_file=pull_cable).provision(DeviceSpec(device_id="btn-cut-01", **BUTTON), board.port)
+    assert "lost the device" in failed.value.reason and "resume" in failed.value.hint
+
+    # Rolled back: the record stays (the API has no delete) but inactive and without credentials,
+    # and the broker no longer lists the account.
+    view = fleet_server.api("GET", "/devices/btn-cut-01").json()
+    assert view["active"] is False and view["has_broker_password"] is False
+    assert "btn-cut-01" not in device_accounts(broker)
+    journal = Journal(site.data_dir, "btn-cut-01")
+    assert journal.state == "rolled_back" and journal.done("broker") and not journal.done("files")
+    assert "lost the device" in journal.record["error"]
+
+    # The technician plugs in again (another board here) and runs the same command: it resumes.
+    again = UsbDevice(tmp_path / "board-again").start()
+    try:
+        done = Provisioning(site).provision(DeviceSpec(device_id="btn-cut-01", **BUTTON), again.port)
+        view = fleet_server.api("GET", "/devices/btn-cut-01").json()
+        assert view["active"] and view["has_broker_password"] and view["status"] == "online"
+        assert broker_login(broker.host, broker.port, "btn-cut-01", done.password) == "Success"
+        assert Journal(site.data_dir, "btn-cut-01").state == "done"
+    finally:
+        again.stop()
+
+
+def test_given_a_port_where_nothing_answers_then_it_fails_with_what_to_check_and_nothing_is_registered(
+        provisioning, site, fleet_server):
+    master, slave = os.openpty()   # a serial port with no MicroPython behind it
+    tty.setraw(slave)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(PortError) as silent:
+            provisioning.provision(DeviceSpec(device_id="btn-mute-01", **BUTTON), os.ttyname(slave))
+        assert time.monotonic() - t0 < REPL_TIMEOUT_S + 5
+        assert "no MicroPython REPL answered" in silent.value.reason and "flash" in silent.value.hint
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert fleet_server.api("GET", "/devices/btn-mute-01").status_code == 404
+    assert not Journal(site.data_dir, "btn-mute-01").exists
+
+
+def test_given_a_port_that_does_not_exist_then_the_error_names_it_and_what_to_check(provisioning, fleet_server):
+    with pytest.raises(PortError) as missing:
+        provisioning.provision(DeviceSpec(device_id="btn-none-01", **BUTTON), "/dev/ttyUSB-siaga-none")
+    assert "cannot open /dev/ttyUSB-siaga-none" in missing.value.reason and "dialout" in missing.value.hint
+    assert fleet_server.api("GET", "/devices/btn-none-01").status_code == 404
+
+
+def test_given_a_device_that_never_reaches_the_broker_then_provisioning_says_what_to_check_and_rolls_back(
+        site, board, broker, fleet_server):
+    site.broker_port = free_port()      # what the device is told: a port where no broker listens
+    site.watch_port = broker.port       # while we watch the real broker
+    site.online_timeout_s = 3.0
+    with pytest.raises(NeverOnline) as never:
+        Provisioning(site).provision(DeviceSpec(device_id="btn-lost-01", **BUTTON), board.port)
+    assert "did not come online within 3 s" in never.value.reason
+    assert "Wi-Fi" in never.value.hint and "not authorised" in never.value.hint
+    assert (board.flash / "config.json").is_file(), "the files were written before it was rebooted"
+    view = fleet_server.api("GET", "/devices/btn-lost-01").json()
+    assert not view["active"] and not view["has_broker_password"]
+    assert Journal(site.data_dir, "btn-lost-01").state == "rolled_back"
+
+
+def test_given_a_config_the_firmware_would_refuse_then_nothing_is_registered(provisioning, board, fleet_server):
+    with pytest.raises(ProvisioningError) as bad:
+        provisioning.provision(DeviceSpec(device_id="btn-bad-01", settings={"heartbeat_s": 0}, **BUTTON), board.port)
+    assert "heartbeat_s must be an integer" in bad.value.reason
+    assert fleet_server.api("GET", "/devices/btn-bad-01").status_code == 404
+
+
+def test_given_a_button_without_location_then_it_is_refused_before_the_port_is_touched(tmp_path):
+    nowhere = Site(registry=DeviceRegistry("http://127.0.0.1:9", "unused"), broker_dir=tmp_path, database_url="",
+                   data_dir=tmp_path, broker_host="127.0.0.1", broker_port=1883, watch_user="", watch_password="")
+    with pytest.raises(ProvisioningError) as where:
+        Provisioning(nowhere).provision(DeviceSpec(kind="button", site="Taman Lansia", device_id="btn-nowhere"), "/dev/null")
+    assert "--lat and --lon" in where.value.reason
+    assert not Journal(tmp_path, "btn-nowhere").exists
+
+
+def test_given_an_online_button_when_decommissioned_then_the_broker_drops_it_and_refuses_its_credentials(
+        provisioning, board, broker, fleet_server):
+    done = provisioning.provision(DeviceSpec(device_id="btn-old-01", **BUTTON), board.port)
+    assert broker_login(broker.host, broker.port, "btn-old-01", done.password) == "Success"
+
+    before = len(broker.log.read_text())
+    provisioning.decommission("btn-old-01")
+
+    assert broker_login(broker.host, broker.port, "btn-old-01", done.password) == "Not authorized"
+    view = fleet_server.api("GET", "/devices/btn-old-01").json()
+    assert not view["active"] and not view["has_broker_password"]
+    assert "btn-old-01" not in device_accounts(broker)
+    # Mosquitto re-checks connected clients on reload: the running firmware is dropped, and its
+    # reconnects (it keeps trying, with backoff, as it should) are refused: our login above plus
+    # at least one of its own.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        since = broker.log.read_text()[before:]
+        if "Client btn-old-01 disconnected" in since and since.count("not authorised") >= 2:
+            break
+        time.sleep(0.2)
+    assert "Client btn-old-01 disconnected" in since
+    assert since.count("not authorised") >= 2, since
