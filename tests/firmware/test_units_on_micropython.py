@@ -25,3 +25,10 @@ def test_case_passes_under_micropython(module, case, tmp_path):
     done = run_code(code, timeout=30, env={"SIAGA_TEST_FLASH": str(flash)})
     out = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
     assert done.returncode == 0 and "CASE-PASSED" in out, out
+
+
+def test_every_feedback_pattern_is_documented_for_the_technician():
+    from firmware.app.feedback import PATTERNS
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "firmware.md").read_text()
+    missing = [name for name in PATTERNS if f"| `{name}` |" not in doc]
+    assert missing == [], f"patterns missing from docs/firmware.md: {missing}"
