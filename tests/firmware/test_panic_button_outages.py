@@ -87,3 +87,20 @@ def test_given_power_cut_mid_write_leaves_half_written_tmp_files_then_the_reboot
     assert len(both) == 2 and both[1] == first
     assert "flash_cut_write" in btn.output()
     assert not list(btn.flash.rglob("*.tmp"))
+
+
+def test_given_a_broker_that_stops_answering_without_closing_then_the_dead_link_is_noticed_and_reconnected(
+        broker, center, make_button):
+    import os
+    import signal
+    btn = make_button(keepalive_s=2).start()
+    assert btn.wait_feedback("idle", 5)
+    os.kill(broker.proc.pid, signal.SIGSTOP)   # TCP stays open, nothing answers: a hung broker or a dead NAT path
+    try:
+        t0 = time.monotonic()
+        assert btn.wait_feedback("no_connection", 8), btn.output()[-1000:]
+        assert time.monotonic() - t0 >= 2.0, "not before a missed ping could tell"
+        assert "no traffic from the broker" in btn.output() or "timed out" in btn.output()
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
+    assert btn.wait_feedback("idle", 10), "back once the broker answers again"
