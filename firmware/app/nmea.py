@@ -11,7 +11,6 @@
 # likely a line cut short by noise. Bad input is returned as a Rejection, never raised.
 from protocols.rejection import Rejection, BAD_CHECKSUM, BAD_FORMAT, BAD_VALUE, TRUNCATED, OVERSIZE
 
-# Not among the wire protocol's codes: a checksum mismatch is a UART event, it never travels.
 
 MAX_SENTENCE = 1024    # bytes from "$" to the checksum; NMEA says 82, u-blox $PUBX,03 sends 378
 UERE_M = 5             # user equivalent range error (m): acc = HDOP x UERE, a 1-sigma-ish guess
