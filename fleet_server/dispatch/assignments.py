@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 from protocols import codec_json, topics
 from protocols.messages import CATEGORIES
@@ -83,10 +83,22 @@ class _Incident:
     feedback_sent: set[str] = field(default_factory=set)
 
 
+class Journal(Protocol):
+    """Where dispatch keeps its state so a restarted server still knows who is on the way
+    (fleet_server.units.store.UnitStore implements it)."""
+
+    def save_dispatch_incident(self, site: IncidentSite, buttons: tuple[str, ...], attempts: int,
+                               feedback_sent: set[str], open_: bool) -> None: ...
+
+    def save_assignment(self, a: "Assignment") -> None: ...
+
+    def load_dispatch(self) -> tuple[list[tuple[IncidentSite, tuple[str, ...], int, set[str]]], list["Assignment"]]: ...
+
+
 class Dispatch:
     def __init__(self, tracking: Tracking, recommender: Recommender, publish: Publish,
                  config: AssignmentConfig | None = None, on_event: EventSink | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, journal: Journal | None = None):
         self.tracking = tracking
         self.recommender = recommender
         self.publish = publish
@@ -99,6 +111,9 @@ class Dispatch:
         self._on_the_way: set[str] = set()   # units with an accepted order (arrival checks)
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
+        self.journal = journal
+        if journal is not None:
+            self._restore(journal)
         tracking.on_position(self._arrival)
 
     # ---- incidents --------------------------------------------------------------------------
@@ -112,6 +127,7 @@ class Dispatch:
             else:
                 inc.site = site
                 inc.buttons = tuple(dict.fromkeys(inc.buttons + tuple(buttons)))
+            self._save_incident(inc)
         rec = self.recommend(site.id)
         self._emit({"type": "dispatch.recommended", "incident": site.id,
                     "picks": [p.unit for p in rec.picks], "note": rec.note})
@@ -126,6 +142,7 @@ class Dispatch:
             inc = self._incidents.get(incident)
             if inc is not None:
                 inc.buttons = tuple(dict.fromkeys(inc.buttons + tuple(buttons)))
+                self._save_incident(inc)
 
     def close_incident(self, incident: int, by: str) -> list[Assignment]:
         """The incident is closed: open orders are cancelled (the units become free for others)
@@ -136,7 +153,9 @@ class Dispatch:
             if not isinstance(r, Rejection):
                 cancelled.append(r)
         with self._lock:
-            self._incidents.pop(incident, None)
+            inc = self._incidents.pop(incident, None)
+            if inc is not None:
+                self._save_incident(inc, open_=False)
         return cancelled
 
     def recommend(self, incident: int) -> Recommendation | Rejection:
@@ -169,6 +188,8 @@ class Dispatch:
                            category=category, note=note[:120])
             a.history.append((now, "ordered", by))
             self._assignments[a.id] = a
+            self._save_incident(inc)
+            self._save(a)
         self._send(topics.down(a.device, "cmd"), {
             "v": 1, "t": "cmd", "dev": a.device, "id": a.id, "ts": int(now), "exp": int(now) + self.config.order_ttl_s,
             "op": "dispatch", "inc": incident, "lat": a.lat, "lon": a.lon, "cat": a.category, "note": a.note})
@@ -303,6 +324,7 @@ class Dispatch:
             d = haversine_m(pos.lat, pos.lon, a.lat, a.lon)
             if d <= self.config.near_radius_m and not a.near_sent:
                 a.near_sent = True
+                self._save(a)
                 self._emit({"type": "dispatch.near", "incident": a.incident, "unit": a.unit, "distance_m": round(d, 1)})
                 self._feedback(a.incident, "near")
             if d <= self.config.onscene_radius_m:
@@ -325,6 +347,7 @@ class Dispatch:
                 return
             inc.feedback_sent.add(state)
             buttons = inc.buttons
+            self._save_incident(inc)
         now = int(self.clock())
         for dev in buttons:
             self._send(topics.down(dev, "cmd"), {"v": 1, "t": "cmd", "dev": dev, "id": f"f{incident}-{state}",
@@ -346,6 +369,34 @@ class Dispatch:
             self._on_the_way.discard(a.unit)
         a.state = state
         a.history.append((at, state, by))
+        self._save(a)
+
+    # ---- the journal: failures are logged, never raised (dispatch goes on in memory) ---------
+    def _save(self, a: Assignment) -> None:
+        if self.journal is not None:
+            try:
+                self.journal.save_assignment(a)
+            except Exception:
+                log.exception("could not keep order %s", a.id)
+
+    def _save_incident(self, inc: _Incident, open_: bool = True) -> None:
+        if self.journal is not None:
+            try:
+                self.journal.save_dispatch_incident(inc.site, inc.buttons, inc.attempts, inc.feedback_sent, open_)
+            except Exception:
+                log.exception("could not keep dispatch incident %s", inc.site.id)
+
+    def _restore(self, journal: Journal) -> None:
+        incidents, assignments = journal.load_dispatch()
+        for site, buttons, attempts, sent in incidents:
+            self._incidents[site.id] = _Incident(site, tuple(buttons), attempts, set(sent))
+        for a in assignments:
+            self._assignments[a.id] = a
+            if a.state == "accepted":
+                self._on_the_way.add(a.unit)
+        if incidents or assignments:
+            event(log, logging.INFO, "dispatch restored", incidents=len(incidents),
+                  open_orders=sum(1 for a in assignments if a.state in OPEN))
 
     def _emit(self, ev: dict) -> None:
         try:

@@ -73,7 +73,8 @@ class Fleet:
         self.feed = PositionFeed(c.feed_interval_s)
         self.tracking.on_position(self.feed.offer)
         self.recommender = Recommender(self.tracking, eta, c.recommend)
-        self.dispatch = Dispatch(self.tracking, self.recommender, publish, c.assignments, on_event)
+        self.dispatch = Dispatch(self.tracking, self.recommender, publish, c.assignments, on_event,
+                                 journal=self.store)
         self._stop = threading.Event()
         self._feed_timer: threading.Thread | None = None
 
