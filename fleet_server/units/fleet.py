@@ -33,6 +33,7 @@ class FleetConfig:
     assignments: AssignmentConfig = field(default_factory=AssignmentConfig)
     telemetry: TelemetryConfig | None = None      # None: positions only in the database
     history_retention_s: float = 30 * 86400
+    retention_every_s: float = 3600.0      # how often the background thread purges old history
     feed_interval_s: float = 1.0
     persist_batch: int = 500
     persist_delay_s: float = 0.5
@@ -112,10 +113,11 @@ class Fleet:
         return self.store.purge_history(now - self.config.history_retention_s) if self.store else 0
 
     def start(self) -> "Fleet":
-        """Background work: dispatch ack timeouts, and held feed events released on time."""
+        """Background work: dispatch ack timeouts, held feed events released on time, history
+        retention every retention_every_s."""
         self.dispatch.start()
         self._stop.clear()
-        self._feed_timer = threading.Thread(target=self._release_feed, name="unit-feed", daemon=True)
+        self._feed_timer = threading.Thread(target=self._background, name="unit-background", daemon=True)
         self._feed_timer.start()
         return self
 
@@ -137,12 +139,19 @@ class Fleet:
                 "telemetry": self.telemetry.stats() if self.telemetry else None,
                 "feed_sent": self.feed.sent, "feed_suppressed": self.feed.suppressed}
 
-    def _release_feed(self) -> None:
+    def _background(self) -> None:
+        """Held feed events out on time; history retention now and then."""
+        next_purge = time.monotonic()
         while not self._stop.wait(max(0.02, self.config.feed_interval_s / 2)):
             try:
                 self.feed.release_due()
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + self.config.retention_every_s
+                    gone = self.purge_history()
+                    if gone:
+                        log.info("history retention removed %d positions", gone)
             except Exception:
-                log.exception("feed release failed")
+                log.exception("units background work failed")
 
     def _persist(self, unit, pos) -> None:
         if self.batcher:

@@ -2,6 +2,8 @@
 database with batches and retention, and the throttled feed."""
 from __future__ import annotations
 
+import time
+
 
 import pytest
 
@@ -150,5 +152,25 @@ def test_given_an_alarm_with_a_bad_fix_when_handed_to_the_units_side_then_it_is_
         assert fleet.handle("alarm", sos, NOW) is None
         assert fleet.tracking.filter.accepted == 0 and sum(fleet.tracking.filter.rejected.values()) == 0
         assert fleet.tracking.get("AMB-01").position is None
+    finally:
+        fleet.close()
+
+
+def test_given_a_running_fleet_when_history_ages_past_retention_then_the_background_purges_it(sqlite_engine):
+    cfg = FleetConfig(history_retention_s=3600, retention_every_s=0.1, feed_interval_s=0.05,
+                      persist_batch=10, persist_delay_s=0.02)
+    fleet = Fleet(sqlite_engine, publish=lambda *a: None, config=cfg)
+    try:
+        fleet.register(ambulance(1))
+        now = time.time()
+        old, fresh = now - 7200, now - 60       # two hours old (past retention) and a minute old
+        fleet.handle("pos", pos_msg("trk-amb-01", old, CENTRE[0], CENTRE[1], seq=1), now)
+        fleet.handle("pos", pos_msg("trk-amb-01", fresh, CENTRE[0] + 100, CENTRE[1], seq=2), now)
+        assert fleet.batcher.flush(5)
+        fleet.start()
+        deadline = time.monotonic() + 5
+        while len(fleet.store.history("AMB-01")) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [p.ts for p in fleet.store.history("AMB-01")] == [float(int(fresh))]
     finally:
         fleet.close()
