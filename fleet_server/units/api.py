@@ -104,7 +104,7 @@ def unit_history(fleet: FleetDep, unit_id: str, since: float | None = None, unti
     u = _unit(fleet, unit_id)
     if fleet.store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no position store configured")
-    fleet.batcher.flush(2.0)  # what was accepted a moment ago belongs in the track
+    fleet.batcher.flush(0.5)  # what was accepted a moment ago belongs in the track (bounded: DB may be down)
     track = fleet.store.history(unit_id, since, until, limit)
     coords = [[p.lon / 1e6, p.lat / 1e6] for p in track]
     # A LineString needs two positions; one fix is still a track of one point, repeated.
