@@ -3,7 +3,6 @@
 nothing is fetched here."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from fleet_server.provisioning.errors import PortError, ProvisioningError
@@ -36,15 +35,14 @@ def flash(port: str, image: Path, chip: str = "esp32", baud: int = 460800, erase
     import esptool
 
     check_image(image)
-    if not os.path.exists(port):
-        raise PortError(f"no serial port {port}",
-                        "is the board plugged in? ls /dev/ttyUSB* /dev/ttyACM*; some boards need the BOOT "
-                        "button held while connecting")
     argv = write_flash_args(port, image, chip, baud, erase)
     try:
         esptool.main(argv)
     except (esptool.FatalError, OSError) as e:
-        raise PortError(f"esptool failed on {port}: {e}",
-                        "hold BOOT while pressing EN to enter the bootloader; try --baud 115200; "
-                        "a charge-only USB cable carries no data") from None
+        first = str(e).strip().splitlines()[0]
+        raise PortError(f"esptool could not flash the {chip} on {port}: {first}",
+                        "is the board plugged in (ls /dev/ttyUSB* /dev/ttyACM*)? a charge-only USB cable carries "
+                        "no data; hold BOOT while pressing EN to enter the bootloader; try --baud 115200") from None
+    except SystemExit as e:   # esptool's argument parser exits on what it cannot parse
+        raise ProvisioningError(f"esptool refused its arguments {argv} (exit {e.code})") from None
     return argv

@@ -129,3 +129,29 @@ def test_given_a_tracker_when_provisioned_for_its_unit_then_it_boots_the_tracker
     assert (board.flash / "firmware/app/tracker.py").is_file()
     view = fleet_server.api("GET", "/devices/trk-amb-03").json()
     assert view["kind"] == "tracker" and view["status"] == "online" and view["site"] == "AMB-03"
+
+
+def test_given_a_provisioned_button_then_list_and_status_show_it_and_decommission_revokes_it_from_the_cli(
+        provisioning, board, broker, fleet_server):
+    done = provisioning.provision(DeviceSpec(device_id="btn-cli-02", **TAMAN_LANSIA), board.port)
+    data = str(provisioning.site.data_dir)
+    api = ["--server", fleet_server.base_url, "--token", fleet_server.tech_token, "--data-dir", data]
+    runner = CliRunner()
+
+    listed = runner.invoke(device_app, ["list", "--kind", "button", *api])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if "btn-cli-02" in line)
+    assert "online" in row and "done" in row
+
+    shown = runner.invoke(device_app, ["status", "btn-cli-02", *api])
+    assert shown.exit_code == 0 and "online" in shown.output and "verified" in shown.output
+
+    gone = runner.invoke(device_app, ["decommission", "btn-cli-02", "--yes", *api, "--broker-dir",
+                                      str(broker.workdir), "--database-url", fleet_server.database_url])
+    assert gone.exit_code == 0, gone.output
+    assert broker_login(broker.host, broker.port, "btn-cli-02", done.password) == "Not authorized"
+    shown = runner.invoke(device_app, ["status", "btn-cli-02", *api])
+    assert "inactive" in shown.output and "credentials no" in shown.output
+
+    missing = runner.invoke(device_app, ["status", "btn-never", *api])
+    assert missing.exit_code == 1 and "no device btn-never" in missing.output
