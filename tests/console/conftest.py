@@ -87,6 +87,13 @@ class Button:
         self.client.username_pw_set(device_id, password)
         self.client.connect(broker.host, broker.port, keepalive=30)
         self.client.loop_start()
+        # The ingest learns of new devices on its next registry refresh and rejects messages before
+        # that ("unknown_device"); a real button re-sends from its outbox. Here the button announces
+        # itself online, again, until the server shows it online: then its alarms are accepted.
+        def known():
+            self.status("online")
+            return wait_until(lambda: server.api("GET", f"/devices/{device_id}").json()["status"] == "online", timeout=0.5)
+        assert wait_until(known, timeout=10), f"the server never accepted {device_id}"
 
     def press(self, presses: int = 1) -> None:
         msg = {**self._next("alarm"), "ts": int(time.time()), "cat": self.category, "trig": "button", "presses": presses, "lat": self.lat, "lon": self.lon,
