@@ -87,3 +87,9 @@ def sim_run(scenario: str = typer.Argument(..., help="scenario YAML, e.g. simula
     from simulators import simrun
 
     raise typer.Exit(simrun.main(scenario, server, user, password, broker_host, broker_port, broker_dir, speedup, once))
+
+
+# ---- technician provisioning (issue 8) ----------------------------------------------------------
+from fleet_server.provisioning.cli import device_app  # noqa: E402
+
+app.add_typer(device_app, name="device")
