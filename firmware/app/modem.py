@@ -10,7 +10,7 @@ from firmware.app import modem_parse as parse
 from firmware.app import sms_pdu
 
 try:
-    from time import ticks_ms, ticks_diff, sleep_ms
+    from time import ticks_ms, ticks_diff, ticks_add, sleep_ms
 except ImportError:  # CPython
     import time as _t
 
@@ -19,6 +19,9 @@ except ImportError:  # CPython
 
     def ticks_diff(a, b):
         return a - b
+
+    def ticks_add(a, b):
+        return a + b
 
     def sleep_ms(ms):
         _t.sleep(ms / 1000)
@@ -212,7 +215,7 @@ class Modem:
         elif line.startswith("CLOSED") and self.tcp_closed_handler:
             self.tcp_closed_handler()
         elif line.startswith("+CMT:") or line.startswith("+CDS:"):
-            pdu = self._read_line(ticks_ms() + 1000)  # +CMT/+CDS carry the message on the next line
+            pdu = self._read_line(ticks_add(ticks_ms(), 1000))  # +CMT/+CDS carry the message on the next line
             line = line + "\n" + (pdu or "")
         for p in self._handlers:
             if line.startswith(p):
@@ -223,7 +226,7 @@ class Modem:
                 return
 
     def _mqtt_rx_line(self, line, deadline):
-        deadline = ticks_ms() + 2000
+        deadline = ticks_add(ticks_ms(), 2000)
         if line.startswith("+CMQTTRXSTART:"):
             self._mqtt_rx = [bytearray(), bytearray()]
         elif line.startswith("+CMQTTRXTOPIC:") or line.startswith("+CMQTTRXPAYLOAD:"):
@@ -241,7 +244,7 @@ class Modem:
     def poll(self, ms=0):
         """Read and dispatch what the modem sent unprompted: waits up to ms milliseconds for the
         first line, returns once nothing more is buffered. -> number of lines dispatched."""
-        deadline = ticks_ms() + ms
+        deadline = ticks_add(ticks_ms(), ms)
         n = 0
         while True:
             line = self._read_line(deadline if n == 0 else ticks_ms())
@@ -254,7 +257,7 @@ class Modem:
 
     def wait_event(self, prefix, timeout_ms=5000):
         """The first kept async result starting with prefix (removed), waiting up to timeout_ms."""
-        deadline = ticks_ms() + timeout_ms
+        deadline = ticks_add(ticks_ms(), timeout_ms)
         while True:
             for i in range(len(self._events)):
                 if self._events[i].startswith(prefix):
@@ -287,7 +290,7 @@ class Modem:
         while self._take_line_if_urc(expect):
             pass
         self.uart.write(cmd.encode() + b"\r")
-        deadline = ticks_ms() + timeout_ms
+        deadline = ticks_add(ticks_ms(), timeout_ms)
         info = []
         got_expected = False
         self._want_prompt = data is not None
@@ -324,7 +327,7 @@ class Modem:
                 if expect and line.startswith(expect) and not got_expected:
                     got_expected = True
                     # Wavecom sends '+CPIN: READY' and no OK: wait a little, not the full timeout.
-                    settle = ticks_ms() + settle_ms
+                    settle = ticks_add(ticks_ms(), settle_ms)
                     if ticks_diff(deadline, settle) > 0:
                         deadline = settle
         finally:
@@ -336,7 +339,7 @@ class Modem:
         if line is None:
             return False
         if line not in ("OK", "ERROR"):
-            self._dispatch(line, ticks_ms() + 500)
+            self._dispatch(line, ticks_add(ticks_ms(), 500))
         return True
 
     def query(self, cmd, prefix, timeout_ms=5000):
@@ -454,7 +457,7 @@ class Modem:
 
     def wait_registered(self, timeout_ms=60000, every_ms=1000, kind="CREG"):
         """Poll registration until home/roaming; None on denied/not-searching or timeout."""
-        deadline = ticks_ms() + timeout_ms
+        deadline = ticks_add(ticks_ms(), timeout_ms)
         while ticks_diff(deadline, ticks_ms()) > 0:
             r = self.registration(kind)
             if r["registered"]:
@@ -539,7 +542,7 @@ class Modem:
             if self._events[i].startswith("+CUSD:"):
                 del self._events[i]
         self.command('AT+CUSD=1,"%s",15' % code, timeout_ms)
-        deadline = ticks_ms() + timeout_ms
+        deadline = ticks_add(ticks_ms(), timeout_ms)
         last = None
         while True:
             left = ticks_diff(deadline, ticks_ms())

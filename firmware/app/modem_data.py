@@ -8,7 +8,7 @@
 #               on_up, on_puback.
 # Both block for the length of one AT exchange (tens to hundreds of ms), never longer than the
 # timeouts given; neither raises out of step()/wait().
-from firmware.app.modem import AtError, ticks_ms, ticks_diff
+from firmware.app.modem import AtError, ticks_ms, ticks_diff, ticks_add
 from firmware.app import modem_parse as parse
 
 EAGAIN = 11
@@ -136,7 +136,7 @@ class GsmNet:
         raise OSError(95, "TLS over SIM800 TCP is not supported; use the SIM7600 CMQTT link")
 
     def wait(self, ms, sock=None):
-        deadline = ticks_ms() + ms
+        deadline = ticks_add(ticks_ms(), ms)
         while ticks_diff(deadline, ticks_ms()) > 0:
             self.modem.poll(min(20, max(0, ticks_diff(deadline, ticks_ms()))))
             if sock is not None and (sock.rx or sock.state != "connecting" and sock.state != "open"):
@@ -277,5 +277,5 @@ class CmqttLink:
         cap = self.o.get("backoff_min_ms", 1000) << min(self.attempt, 16)
         cap = min(cap, self.o.get("backoff_max_ms", 60000))
         self.attempt += 1
-        self.next_try = ticks_ms() + cap
+        self.next_try = ticks_add(ticks_ms(), cap)
         self._say("warn", "mqtt_down", via="cmqtt", why=why, was=was, retry_ms=cap)

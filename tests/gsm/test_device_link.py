@@ -182,3 +182,32 @@ def test_given_no_network_then_registration_says_searching_and_signal_unknown(mo
     assert m.wait_registered(timeout_ms=300, every_ms=50) is None
     sim.faults.discard("no_network")
     assert m.wait_registered(timeout_ms=2000, every_ms=50)["state"] == "home"
+
+
+def test_given_a_sim7600_when_the_cmqtt_link_runs_under_micropython_then_it_publishes_and_receives(modems, broker):
+    import json
+    import threading
+
+    from tests.support.mpy import run_script
+
+    sim = modems("+62811000017", "SIM7600")
+    broker.add_account(DEV, "dev-secret", role="device")
+    broker.reload()
+    rec = Recorder("127.0.0.1", broker.port, SERVER_USER, SERVER_PASS, topics=(topics.subscription_up("alarm"),))
+
+    def answer():
+        if rec.wait_for(lambda m: m.topic == topics.up(DEV, "alarm"), 1, 20):
+            rec.publish(topics.down(DEV, "cmd"), b'{"op":"feedback"}')
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    try:
+        res = run_script("tests/gsm/mpy_cmqtt.py", timeout=40, env={
+            "SIAGA_MODEM": sim.port, "SIAGA_MQTT": f"127.0.0.1:{broker.port}", "SIAGA_DEV": DEV, "SIAGA_PASS": "dev-secret"})
+        assert res.returncode == 0, res.stderr.decode()
+        out = json.loads(res.stdout.decode().splitlines()[-1])
+        assert out == {"pid": 1, "messages": [[topics.down(DEV, "cmd"), '{"op":"feedback"}']], "connects": 1}
+        assert rec.matching(lambda m: m.payload == b'{"hello":"via SIM7600"}')
+    finally:
+        t.join(25)
+        rec.close()
