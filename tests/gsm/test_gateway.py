@@ -180,3 +180,26 @@ def test_given_a_flood_of_texts_from_one_number_then_replies_stop_at_the_hourly_
     assert len(sink.wait("texts", 14)) == 14  # every report is still taken
     assert wait_until(lambda: gateway.stats["replies_skipped"] == 4, 10)
     assert len(sms_network.inbox(PHONE)) == 10
+
+
+def test_given_a_persisted_replay_window_when_the_gateway_restarts_then_an_old_sos_is_still_a_replay(modems, sink, sms_network, tmp_path):
+    from fleet_server.sms.gateway import JsonReplayStore, SmsGateway
+
+    center = modems(CENTER, "SIM800")
+    store_path = tmp_path / "replay.json"
+    sos = codec_sms.encode_alarm(alarm(80), KEYS[DEV])
+    for run in range(2):
+        gw = SmsGateway(center.port, sink, KEYS.get, JsonReplayStore(store_path), sweep_s=2.0, backoff_min_s=0.05)
+        gw.start()
+        try:
+            assert gw.connected.wait(10)
+            sms_network.send_from("+62811000001", CENTER, sos)
+            if run == 0:
+                assert len(sink.wait("alarms", 1)) == 1
+            else:
+                (r, kind, _m), = sink.wait("rejected", 1)
+                assert r.code == "replayed" and "already received" in r.reason
+        finally:
+            gw.stop()
+    assert len(sink.alarms) == 1
+    assert JsonReplayStore(store_path).load(DEV) == (3, 80, 1)
