@@ -121,14 +121,15 @@ def drain_mosquitto_sub(host, port, n, timeout) -> dict:
 class IngestConsumer:
     """The units pipeline, built once; each drain connects its persistent session anew."""
 
-    def __init__(self, host, port, workdir: Path, influx_url: str | None):
+    def __init__(self, host, port, workdir: Path, influx_url: str | None, client_id: str = "bench-ingest"):
         from fleet_server.telemetry import TelemetryConfig
         from fleet_server.units.fleet import Fleet, FleetConfig
         from fleet_server.units.model import Unit
 
         self.host, self.port = host, port
         # The core's engine: SQLite in WAL mode with synchronous=NORMAL, as the server runs it.
-        self.engine = make_engine(f"sqlite:///{workdir / 'ingest.db'}")
+        self.client_id = client_id
+        self.engine = make_engine(f"sqlite:///{workdir / (client_id + '.db')}")
         tele = TelemetryConfig(url=influx_url, batch_size=2000) if influx_url else None
         self.fleet = Fleet(self.engine, publish=lambda *a: None,
                            config=FleetConfig(telemetry=tele, persist_batch=2000, persist_delay_s=0.2))
@@ -149,7 +150,7 @@ class IngestConsumer:
         before = self.accepted
         self._target = before + n
         self._done.clear()
-        link = TrackerLink(self.fleet, self.host, self.port, USER, PASS, client_id="bench-ingest", clean_start=False)
+        link = TrackerLink(self.fleet, self.host, self.port, USER, PASS, client_id=self.client_id, clean_start=False)
         t0 = time.perf_counter()
         try:
             link.start()
@@ -208,7 +209,9 @@ def main(smoke: bool = False) -> dict:
     rounds = 1 if smoke else 3
     timeout = 30 if smoke else 120
     now = time.time()
-    runs: dict[str, list[dict]] = {"mosquitto_sub": [], "bare_paho": [], "ingest": []}
+    # ingest_no_telemetry: the same pipeline without the InfluxDB writer (and without the
+    # database process busy on the same two cores), to show what telemetry costs.
+    runs: dict[str, list[dict]] = {"mosquitto_sub": [], "bare_paho": [], "ingest": [], "ingest_no_telemetry": []}
     with tempfile.TemporaryDirectory(prefix="siaga-bench-ingest-") as tmp:
         tmp = Path(tmp)
         broker = Mosquitto(tmp / "broker")
@@ -216,6 +219,7 @@ def main(smoke: bool = False) -> dict:
         vm = None
         influx_url = None
         consumer = None
+        plain = None
         try:
             broker.start()
             try:
@@ -224,15 +228,17 @@ def main(smoke: bool = False) -> dict:
                 influx_url = vm.url
             except Exception as e:  # telemetry is part of the path when the server is installed
                 print(f"ingest bench: no VictoriaMetrics ({e}); telemetry left out")
-            for cid in ("bench-bare", "bench-ingest"):
+            for cid in ("bench-bare", "bench-ingest", "bench-ingest-nt"):
                 _session(broker.host, broker.port, cid)
             subprocess.run([shutil.which("mosquitto_sub") or "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
                             "-u", USER, "-P", PASS, "-c", "-i", "bench-mosqsub", "-q", "1", "-t", TOPIC, "-E"],
                            check=True, timeout=10)
             consumer = IngestConsumer(broker.host, broker.port, tmp, influx_url)
+            plain = IngestConsumer(broker.host, broker.port, tmp, None, client_id="bench-ingest-nt")
             drains = {"mosquitto_sub": lambda: drain_mosquitto_sub(broker.host, broker.port, n, timeout),
                       "bare_paho": lambda: drain_bare(broker.host, broker.port, n, timeout),
-                      "ingest": lambda: consumer.drain(n, timeout)}
+                      "ingest": lambda: consumer.drain(n, timeout),
+                      "ingest_no_telemetry": lambda: plain.drain(n, timeout)}
             order = list(drains)
             for r in range(rounds):
                 pub = subprocess.run([sys.executable, "-m", "simulators.bench.ingest", "--publish", broker.host,
@@ -242,14 +248,17 @@ def main(smoke: bool = False) -> dict:
                     raise RuntimeError(f"publisher failed: {pub.stdout[-500:]} {pub.stderr[-2000:]}")
                 # The machine is shared: rotate the order each round so no consumer always runs
                 # first (or last), and keep each consumer's best round.
-                for name in order[r % 3:] + order[:r % 3]:
+                for name in order[r % len(order):] + order[:r % len(order)]:
                     runs[name].append(drains[name]())
             tail = consumer.finish()
             consumer = None
+            plain_tail = plain.finish()
+            plain = None
             stages = stage_costs(min(n, 20_000), tmp)
         finally:
-            if consumer is not None:
-                consumer.fleet.close()
+            for left in (consumer, plain):
+                if left is not None:
+                    left.fleet.close()
             if vm is not None:
                 vm.stop()
             broker.stop()
@@ -263,12 +272,14 @@ def main(smoke: bool = False) -> dict:
     doc = {
         "messages_per_round": n, "rounds": rounds, "trackers": DEVICES, "qos": 1,
         "mosquitto_sub": mosq, "bare_paho": bare, "ingest": ingest,
+        "ingest_no_telemetry": {**best["ingest_no_telemetry"], "history_rows": plain_tail["history_rows"]},
+        "ratio_no_telemetry_to_bare_paho": round(best["ingest_no_telemetry"]["msgs_s"] / bare["msgs_s"], 3) if bare["msgs_s"] else None,
         "all_rounds_msgs_s": {k: [x["msgs_s"] for x in v] for k, v in runs.items()},
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "ratio_to_bare_paho": round(ratio, 3) if ratio else None, "target_ratio": 0.6,
         "R_to_mosquitto_sub": round(r, 3) if r else None, "goal_R": 0.8,
         "zero_loss": all(x.get("accepted", x["received"]) == n for v in runs.values() for x in v)
-                     and tail["history_rows"] == n * rounds,
+                     and tail["history_rows"] == n * rounds and plain_tail["history_rows"] == n * rounds,
         "where_the_time_goes_us_per_msg": {
             "ingest_total": round(per_msg_us, 1) if per_msg_us else None,
             "bare_paho_total": round(1e6 / bare["msgs_s"], 1) if bare["msgs_s"] else None,
