@@ -66,6 +66,7 @@ def _settings(pairs: list[str]) -> dict:
 @device_app.command()
 def provision(port: str = typer.Option(..., "--port", help="the board's serial port, e.g. /dev/ttyUSB0"),
               kind: str = typer.Option(..., "--kind", help="button|tracker|gateway"),
+              board: str = typer.Option(None, "--board", help="esp32_button|picow_button|sim (default: every port)"),
               site: str = typer.Option("", "--site", help='where it is installed, e.g. "Taman Lansia"'),
               lat: float = typer.Option(None, "--lat"), lon: float = typer.Option(None, "--lon"),
               unit: str = typer.Option(None, "--unit", help="the vehicle of a tracker, e.g. AMB-03"),
@@ -94,7 +95,7 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
     if wifi_password:
         extra["wifi_password"] = wifi_password
     spec = DeviceSpec(kind=kind, site=site, lat=lat, lon=lon, unit=unit, device_id=device_id, category=category,
-                      settings=extra)
+                      board=board, settings=extra)
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console,
                   transient=True) as bar:
         task = bar.add_task("writing files", total=None, visible=False)

@@ -27,6 +27,17 @@ KINDS = {
                 "firmware.app.tracker_config"),
 }
 
+# --board: which port and pin file a board runs; the others are left off its flash. Without --board
+# every port goes, and the firmware picks one by sys.platform at boot.
+PORT_FILES = ("firmware/ports/", "firmware/boards/")
+BOARDS = {
+    "esp32_button": ("button", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/boards/esp32_button.py"}),
+    "picow_button": ("button", {"firmware/ports/rp2.py", "firmware/ports/mcu.py", "firmware/boards/picow_button.py"}),
+    "sim": (None, {"firmware/ports/sim.py"}),   # the unix binary: tests, simulators, a Linux gateway box
+}
+NO_BOARD_YET = {"esp32_tracker": "the tracker firmware has no ESP32 entry yet (firmware/ starts it only "
+                                 "through firmware/app/tracker_sim.py); provision trackers with --board sim for now"}
+
 
 @dataclass(frozen=True)
 class DeviceFiles:
@@ -87,13 +98,32 @@ def check_config(kind: str, config: dict) -> dict:
     return cfg
 
 
-def device_files(kind: str, config: dict) -> DeviceFiles:
+def check_board(kind: str, board: str | None) -> None:
+    if board is None:
+        return
+    if board in NO_BOARD_YET:
+        raise ProvisioningError(f"cannot provision board {board}: {NO_BOARD_YET[board]}")
+    if board not in BOARDS:
+        raise ProvisioningError(f"unknown board {board!r}", f"one of {', '.join(BOARDS)}")
+    if BOARDS[board][0] not in (None, kind):
+        raise ProvisioningError(f"board {board} carries a {BOARDS[board][0]}, not a {kind}")
+
+
+def _for_board(path: str, board: str | None) -> bool:
+    if board is None or not path.startswith(PORT_FILES) or path.endswith("__init__.py"):
+        return True
+    return path in BOARDS[board][1]
+
+
+def device_files(kind: str, config: dict, board: str | None = None) -> DeviceFiles:
     if kind not in KINDS:
         raise ProvisioningError(f"no firmware for kind {kind!r} in firmware/ yet",
                                 f"provisionable kinds: {', '.join(KINDS)}")
+    check_board(kind, board)
     entry, main_py, _ = KINDS[kind]
     check_config(kind, config)
-    files = {str(p.relative_to(REPO)): p.read_bytes() for p in module_closure(entry)}
+    files = {rel: p.read_bytes() for p in module_closure(entry)
+             if _for_board(rel := str(p.relative_to(REPO)), board)}
     files["main.py"] = main_py.encode()
     files["config.json"] = json.dumps(config, sort_keys=True).encode()
     return DeviceFiles(files)

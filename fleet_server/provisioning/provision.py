@@ -68,6 +68,7 @@ class DeviceSpec:
     unit: str | None = None
     device_id: str | None = None
     category: str = "unknown"
+    board: str | None = None                       # esp32_button, picow_button, sim; None: every port
     settings: dict = field(default_factory=dict)   # more config.json keys (wifi_ssid, heartbeat_s, ...)
 
 
@@ -137,7 +138,7 @@ class Provisioning:
         journal = Journal(self.site.data_dir, device_id)
         # Build and check the files with a placeholder password first: a config the firmware would
         # refuse is found before anything is registered.
-        device_files(spec.kind, self._config(spec, device_id, "x" * 24, lat, lon, site))
+        device_files(spec.kind, self._config(spec, device_id, "x" * 24, lat, lon, site), spec.board)
 
         self.on_step("port", f"opening {port}")
         link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
@@ -158,9 +159,9 @@ class Provisioning:
                                         f"{journal.record.get('error') or 'cut off'})")
 
             password = new_secret()
-            files = device_files(spec.kind, self._config(spec, device_id, password, lat, lon, site))
+            files = device_files(spec.kind, self._config(spec, device_id, password, lat, lon, site), spec.board)
             journal.begin({"kind": spec.kind, "site": site, "lat_udeg": lat, "lon_udeg": lon, "unit": spec.unit,
-                           "category": spec.category, "port": port, "replace": bool(existing)})
+                           "category": spec.category, "board": spec.board, "port": port, "replace": bool(existing)})
             try:
                 return self._steps(spec, device_id, site, lat, lon, password, files, existing, link, journal, t0)
             except BaseException as e:   # a Ctrl-C mid-way is rolled back too

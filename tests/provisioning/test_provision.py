@@ -71,7 +71,7 @@ def test_given_the_cli_when_a_button_is_provisioned_then_the_password_is_shown_o
         tmp_path, board, broker, fleet_server):
     data = tmp_path / "technician"
     result = CliRunner().invoke(device_app, [
-        "provision", "--port", board.port, "--kind", "button", "--site", "Taman Lansia", "--lat", "-6.9021",
+        "provision", "--port", board.port, "--kind", "button", "--board", "sim", "--site", "Taman Lansia", "--lat", "-6.9021",
         "--lon", "107.6224", "--id", "btn-cli-01", "--server", fleet_server.base_url, "--token", fleet_server.tech_token,
         "--broker-dir", str(broker.workdir), "--database-url", fleet_server.database_url, "--data-dir", str(data),
         "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--mqtt-user", OBSERVER_USER,
@@ -80,6 +80,7 @@ def test_given_the_cli_when_a_button_is_provisioned_then_the_password_is_shown_o
     password = json.loads((board.flash / "config.json").read_text())["password"]
     assert result.output.count(password) == 1
     assert "done" in result.output and "check code" in result.output
+    assert (board.flash / "firmware/ports/sim.py").is_file() and not (board.flash / "firmware/ports/esp32.py").exists()
     # Nowhere else on the technician's or the server's side: journal, label dir, server log, database.
     for path in [*data.rglob("*"), fleet_server.log, *fleet_server.workdir.rglob("siaga.db*")]:
         if path.is_file():
