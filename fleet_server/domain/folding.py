@@ -53,3 +53,59 @@ def fold_target(alarm: dict, candidates: list[dict], radius_m: float, window_s: 
         if best is None or key < best[0]:
             best = (key, c["id"])
     return None if best is None else best[1]
+
+
+class FoldPool:
+    """The open incidents a batch of alarms may fold into, indexed in memory by device and by a
+    coarse grid, so each alarm looks at a handful of candidates rather than every open incident
+    in the city. Candidates are the dicts fold_target takes; `id` may be any key (a new
+    incident has no database id until the batch is written)."""
+
+    def __init__(self, radius_m: float, window_s: float):
+        self.radius_m = radius_m
+        self.window_s = window_s
+        # Cells wide enough that every point within radius_m lies in the 3x3 block around a
+        # point, up to 80 degrees of latitude (where a degree of longitude is 0.17 of one at the
+        # equator). Indonesia spans 11 degrees either side of the equator.
+        self.cell = int(radius_m / (math.pi * EARTH_RADIUS_M / 180) * 1e6 / 0.17) + 2
+        self._by_device: dict[str, list[dict]] = {}
+        self._by_cell: dict[tuple[int, int], list[dict]] = {}
+
+    def _cell(self, lat: int, lon: int) -> tuple[int, int]:
+        return (lat // self.cell, lon // self.cell)
+
+    def add(self, cand: dict) -> dict:
+        for dev in cand["device_ids"]:
+            self._by_device.setdefault(dev, []).append(cand)
+        if cand["lat_udeg"] is not None and cand["lon_udeg"] is not None:
+            self._by_cell.setdefault(self._cell(cand["lat_udeg"], cand["lon_udeg"]), []).append(cand)
+        return cand
+
+    def joined(self, cand: dict, device_id: str, pressed_at: float, lat: int | None, lon: int | None) -> None:
+        """An alarm folded into cand: widen its time span, remember the device, and place it on
+        the grid if it just got its first location."""
+        cand["first_pressed_at"] = min(cand["first_pressed_at"], pressed_at)
+        cand["last_pressed_at"] = max(cand["last_pressed_at"], pressed_at)
+        if device_id not in cand["device_ids"]:
+            cand["device_ids"].add(device_id)
+            self._by_device.setdefault(device_id, []).append(cand)
+        if cand["lat_udeg"] is None and lat is not None and lon is not None:
+            cand["lat_udeg"], cand["lon_udeg"] = lat, lon
+            self._by_cell.setdefault(self._cell(lat, lon), []).append(cand)
+
+    def target(self, alarm: dict) -> dict | None:
+        """The candidate this alarm folds into (fold_target's rule), or None."""
+        near: dict[int, dict] = {id(c): c for c in self._by_device.get(alarm["device_id"], ())}
+        if alarm["lat_udeg"] is not None and alarm["lon_udeg"] is not None:
+            cy, cx = self._cell(alarm["lat_udeg"], alarm["lon_udeg"])
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    for c in self._by_cell.get((cy + dy, cx + dx), ()):
+                        near[id(c)] = c
+        if not near:
+            return None
+        # fold_target breaks ties by id: "order" is the database id, or for an incident new in
+        # this batch a number above every database id, in creation order.
+        by_order = {c["order"]: c for c in near.values()}
+        hit = fold_target(alarm, [dict(c, id=o) for o, c in by_order.items()], self.radius_m, self.window_s)
+        return None if hit is None else by_order[hit]

@@ -81,50 +81,72 @@ class IncidentService:
     # ---- alarms ------------------------------------------------------------------------------
     def ingest_alarm(self, alarm: dict, via: str, received_at: float) -> IngestResult:
         """alarm: a decoded protocols alarm dict (codec_json.decode or codec_sms.decode_alarm).
-        Idempotent on (dev, boot, seq). Raises Refused for an unknown or inactive device."""
-        with self.db.session() as s:
-            result, ev = self._ingest_one(s, alarm, via, received_at)
-        self._emit(ev)
-        return result
+        Committed before it returns; idempotent on (dev, boot, seq). Raises Refused for an
+        unknown or inactive device."""
+        [r] = self.ingest_alarms([(alarm, via, received_at)])
+        if isinstance(r, Refused):
+            raise r
+        return r
 
     def ingest_alarms(self, batch: list[tuple[dict, str, float]]) -> list[IngestResult | Refused]:
-        """Several alarms in one transaction (the ingest under load): one commit, then every ack.
-        A refused alarm does not spoil the others."""
-        out: list[IngestResult | Refused] = []
-        events = []
+        """Alarms in one transaction, in order (the ingest under load: one commit, then every
+        ack). A refused alarm does not spoil the others. Everything is looked up once per batch,
+        folding runs in memory, and the rows are written in one flush."""
+        if not batch:
+            return []
+        out: list = [None] * len(batch)
+        w = self.rules.fold_window_s
         with self.db.session() as s:
-            # One lock and two lookups for the whole batch instead of one each per alarm.
-            incident_repo.lock_ingest(s)
+            incident_repo.lock_ingest(s)  # ingest is serialized, so what we read stays true
             # Held here: the session's identity map only keeps weak references.
-            devices = device_repo.many(s, [a["dev"] for a, _, _ in batch])  # noqa: F841
-            known = incident_repo.find_alarms(s, [(a["dev"], a["boot"], a["seq"]) for a, _, _ in batch])
-            for alarm, via, received_at in batch:
-                try:
-                    r, ev = self._ingest_one(s, alarm, via, received_at, known)
-                except Refused as e:
-                    out.append(e)
+            devices = device_repo.many(s, [a["dev"] for a, _, _ in batch])
+            known: dict[tuple, object] = {k: v[1] for k, v in incident_repo.find_alarms(
+                s, [(a["dev"], a["boot"], a["seq"]) for a, _, _ in batch]).items()}
+            pressed = [float(a["ts"]) for a, _, _ in batch]
+            pool = folding.FoldPool(self.rules.fold_radius_m, w)
+            open_incs = incident_repo.open_emergencies(s, min(pressed) - w, max(pressed) + w, lifecycle.OPEN)
+            members: dict[int, set] = {}
+            for inc_id, dev in incident_repo.memberships(s, [i.id for i in open_incs], list(devices)):
+                members.setdefault(inc_id, set()).add(dev)
+            for inc in open_incs:
+                pool.add(_candidate(inc, members.get(inc.id, set()), inc.id))
+            audits: list[tuple] = []
+            with s.no_autoflush:
+                for n, (alarm, via, received_at) in enumerate(batch):
+                    try:
+                        out[n] = self._ingest_one(s, alarm, via, received_at, devices, known, pool, audits)
+                    except Refused as e:
+                        out[n] = e
+            s.flush()  # every incident, alarm and link in a few statements; ids from here on
+            audit_repo.append_many(s, [
+                {"at": at, "actor": actor, "action": action, "entity": entity,
+                 "entity_id": inc.id if entity == "incident" else inc, "from_value": before, "to_value": after,
+                 "detail": detail} for at, actor, action, entity, inc, before, after, detail in audits])
+            results, events = [], []
+            for r in out:
+                if isinstance(r, Refused):
+                    results.append(r)
                     continue
-                out.append(r)
-                events.append(ev)
+                inc, created, duplicate, flagged = r
+                inc_id = inc if isinstance(inc, int) else inc.id
+                results.append(IngestResult(inc_id, created, duplicate, flagged))
+                if not duplicate:
+                    events.append({"type": "incident", "event": "created" if created else "folded",
+                                   "incident": incident_view(inc)})
         for ev in events:
             self._emit(ev)
-        return out
+        return results
 
-    def _ingest_one(self, s, alarm: dict, via: str, received_at: float, batch_known: dict | None = None):
-        """batch_known: the batch's prefetched {(dev, boot, seq): (alarm id, incident id)}, kept
-        up to date here; None for a single alarm (looked up, and locked, on its own)."""
+    def _ingest_one(self, s, alarm: dict, via: str, received_at: float, devices: dict, known: dict,
+                    pool: "folding.FoldPool", audits: list):
+        """Stage one alarm. Returns (incident or its id, created, duplicate, prank_flagged)."""
         dev_id, boot, seq = alarm["dev"], alarm["boot"], alarm["seq"]
         key = (dev_id, boot, seq)
-        device = device_repo.get(s, dev_id)
+        device = devices.get(dev_id)
         if device is None or not device.active:
             raise Refused("unknown_device", f"device {dev_id} is not registered and active")
-        if batch_known is None:
-            incident_repo.lock_ingest(s)
-            known = incident_repo.find_alarm(s, dev_id, boot, seq)
-        else:
-            known = batch_known.get(key)
-        if known is not None and known[1] is not None:
-            return IngestResult(known[1], False, True, device.prank_flagged), None
+        if known.get(key) is not None:
+            return known[key], False, True, device.prank_flagged
 
         lat, lon, src, acc, age = alarm["lat"], alarm["lon"], alarm["src"], alarm["acc"], alarm["age"]
         if lat is None and device.lat_udeg is not None:
@@ -133,23 +155,10 @@ class IncidentService:
             lat, lon, src, acc, age = device.lat_udeg, device.lon_udeg, "fixed", None, None
         category = classification.effective_category(alarm["cat"], device.category)
         pressed_at = float(alarm["ts"])
-        row = incident_repo.insert_alarm(
-            s, device_id=dev_id, boot=boot, seq=seq, via=via, pressed_at=pressed_at, received_at=received_at,
-            category=category, trigger=alarm["trig"], presses=alarm["presses"], lat_udeg=lat, lon_udeg=lon,
-            loc_source=src, loc_acc_m=acc, loc_age_s=age, prank_flagged=device.prank_flagged,
-            exclusive=True)  # we hold the ingest lock and looked the key up under it
-        if row is None:  # another writer stored it between our look and our insert
-            known = incident_repo.find_alarm(s, dev_id, boot, seq)
-            return IngestResult(known[1], False, True, device.prank_flagged), None
-
-        w = self.rules.fold_window_s
-        cands = incident_repo.fold_candidates(s, dev_id, pressed_at - w, pressed_at + w, lifecycle.OPEN,
-                                              folding.bounding_box(lat, lon, self.rules.fold_radius_m))
-        target = folding.fold_target({"device_id": dev_id, "pressed_at": pressed_at, "lat_udeg": lat, "lon_udeg": lon},
-                                     cands, self.rules.fold_radius_m, w)
         actor = f"device:{dev_id}"
-        if target is not None:
-            inc = next(c["incident"] for c in cands if c["id"] == target)
+        cand = pool.target({"device_id": dev_id, "pressed_at": pressed_at, "lat_udeg": lat, "lon_udeg": lon})
+        if cand is not None:
+            inc = cand["incident"]
             inc.press_count += alarm["presses"]
             inc.alarm_count += 1
             inc.pressed_at = min(inc.pressed_at, pressed_at)
@@ -157,34 +166,36 @@ class IncidentService:
             inc.prank_suspect = inc.prank_suspect or device.prank_flagged
             if inc.lat_udeg is None and lat is not None:
                 inc.lat_udeg, inc.lon_udeg, inc.loc_source, inc.loc_acc_m, inc.loc_age_s = lat, lon, src, acc, age
-            incident_repo.link(s, inc.id, row.id)
-            audit_repo.append(s, received_at, actor, "alarm_folded", "incident", inc.id, None, inc.press_count,
-                              f"alarm {boot}/{seq} via {via}")
+            pool.joined(cand, dev_id, pressed_at, lat, lon)
+            audits.append((received_at, actor, "alarm_folded", "incident", inc, None, inc.press_count,
+                           f"alarm {boot}/{seq} via {via}"))
             created = False
         else:
             agency = classification.agency_for(category)
             station = self._station(lat, lon, category)
-            inc = incident_repo.create_incident(
+            inc = incident_repo.new_incident(
                 s, type="emergency", category=category, agency=agency,
                 priority=classification.priority(category, alarm["trig"], device.prank_flagged),
                 station_id=station["id"], station_name=station["name"], station_parent=station["parent"],
                 state="new", press_count=alarm["presses"], alarm_count=1, origin_device_id=dev_id,
                 site=device.site, lat_udeg=lat, lon_udeg=lon, loc_source=src, loc_acc_m=acc, loc_age_s=age,
-                prank_suspect=device.prank_flagged, pressed_at=pressed_at, last_pressed_at=pressed_at,
-                received_at=received_at)
-            incident_repo.link(s, inc.id, row.id)
-            audit_repo.append(s, received_at, actor, "incident_created", "incident", inc.id, None, "new",
-                              f"{category} -> {agency}, station {station['id']}, via {via}")
+                prank_suspect=device.prank_flagged, escalated_at=None, pressed_at=pressed_at,
+                last_pressed_at=pressed_at, received_at=received_at)
+            pool.add(_candidate(inc, {dev_id}, NEW_ORDER + len(audits)))
+            audits.append((received_at, actor, "incident_created", "incident", inc, None, "new",
+                           f"{category} -> {agency}, station {station['id']}, via {via}"))
             created = True
+        incident_repo.new_alarm(
+            s, inc, device_id=dev_id, boot=boot, seq=seq, via=via, pressed_at=pressed_at, received_at=received_at,
+            category=category, trigger=alarm["trig"], presses=alarm["presses"], lat_udeg=lat, lon_udeg=lon,
+            loc_source=src, loc_acc_m=acc, loc_age_s=age, prank_flagged=device.prank_flagged)
+        known[key] = inc
         if device.status != "online":
-            audit_repo.append(s, received_at, actor, "device_status", "device", dev_id, device.status, "online")
+            audits.append((received_at, actor, "device_status", "device", dev_id, device.status, "online", None))
             device.status, device.status_changed_at = "online", received_at
         if device.last_seen is None or received_at - device.last_seen > 1.0:  # a burst needs one write, not one each
             device.last_seen = received_at
-        if batch_known is not None:
-            batch_known[key] = (row.id, inc.id)
-        ev = {"type": "incident", "event": "created" if created else "folded", "incident": incident_view(inc)}
-        return IngestResult(inc.id, created, False, device.prank_flagged), ev
+        return inc, created, False, device.prank_flagged
 
     def _station(self, lat, lon, category) -> dict:
         # Station areas are drawn per responding service, named like the categories (police, fire,
@@ -402,6 +413,15 @@ class IncidentService:
                 fn(ev)
             except Exception as e:  # a listener's bug must not undo a committed incident
                 event(log, logging.ERROR, "event listener failed", error=repr(e))
+
+
+NEW_ORDER = 2 ** 62  # fold tie-break order of incidents new in a batch: after every database id
+
+
+def _candidate(inc: Incident, device_ids: set, order: int) -> dict:
+    return {"id": order, "order": order, "incident": inc, "device_ids": set(device_ids),
+            "first_pressed_at": inc.pressed_at, "last_pressed_at": inc.last_pressed_at,
+            "lat_udeg": inc.lat_udeg, "lon_udeg": inc.lon_udeg}
 
 
 def incident_view(inc: Incident) -> dict:

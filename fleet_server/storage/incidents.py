@@ -1,8 +1,7 @@
 """Alarm, incident, note and prank-ledger queries."""
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, func, or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from fleet_server.storage.models import Alarm, Device, Incident, IncidentAlarm, Note, PrankEntry
@@ -16,16 +15,8 @@ def lock_ingest(s: Session) -> None:
         s.execute(text("SELECT pg_advisory_xact_lock(5348412)"))
 
 
-def find_alarm(s: Session, device_id: str, boot: int, seq: int) -> tuple[int, int | None] | None:
-    """(alarm id, incident id) of an alarm already stored, or None."""
-    row = s.execute(select(Alarm.id, IncidentAlarm.incident_id)
-                    .outerjoin(IncidentAlarm, IncidentAlarm.alarm_id == Alarm.id)
-                    .where(Alarm.device_id == device_id, Alarm.boot == boot, Alarm.seq == seq)).first()
-    return None if row is None else (row[0], row[1])
-
-
 def find_alarms(s: Session, keys: list[tuple[str, int, int]]) -> dict[tuple, tuple[int, int | None]]:
-    """find_alarm for many keys in one query: {(device_id, boot, seq): (alarm id, incident id)}."""
+    """Alarms already stored, for many keys in one query: {(device_id, boot, seq): (alarm id, incident id)}."""
     if not keys:
         return {}
     cond = or_(*[and_(Alarm.device_id == d, Alarm.boot == b, Alarm.seq == q) for d, b, q in set(keys)])
@@ -34,51 +25,36 @@ def find_alarms(s: Session, keys: list[tuple[str, int, int]]) -> dict[tuple, tup
     return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
 
 
-def insert_alarm(s: Session, exclusive: bool = False, **fields) -> Alarm | None:
-    """Insert; None when (device_id, boot, seq) is already there (the unique key decided).
-    exclusive: the caller holds the ingest lock and has looked the key up, so no other writer
-    can race it: skip the savepoint (the unique key still stands guard and would fail the
-    transaction rather than let a duplicate in)."""
+def open_emergencies(s: Session, since: float, until: float, open_states: tuple) -> list[Incident]:
+    """Open emergency incidents whose presses overlap [since, until]: what a batch of alarms may
+    fold into (uses the (state, last_pressed_at) index)."""
+    return list(s.scalars(select(Incident).where(
+        Incident.type == "emergency", Incident.state.in_(open_states),
+        Incident.last_pressed_at >= since, Incident.pressed_at <= until)))
+
+
+def memberships(s: Session, incident_ids: list[int], device_ids: list[str]) -> list[tuple[int, str]]:
+    """(incident id, device id) pairs: which of these devices already have alarms in which of
+    these incidents."""
+    if not incident_ids or not device_ids:
+        return []
+    return [tuple(r) for r in s.execute(
+        select(IncidentAlarm.incident_id, Alarm.device_id).join(Alarm, Alarm.id == IncidentAlarm.alarm_id)
+        .where(IncidentAlarm.incident_id.in_(incident_ids), Alarm.device_id.in_(set(device_ids))).distinct())]
+
+
+def new_alarm(s: Session, incident: Incident, **fields) -> Alarm:
+    """Stage an alarm and its link to the incident; both are written at the next flush."""
     a = Alarm(**fields)
-    if exclusive:
-        s.add(a)
-        s.flush()
-        return a
-    try:
-        with s.begin_nested():
-            s.add(a)
-            s.flush()
-    except IntegrityError:
-        return None
+    s.add(a)
+    s.add(IncidentAlarm(incident=incident, alarm=a))
     return a
 
 
-# Built once: the ingest runs this for every alarm, and building a statement costs more than
-# running it on an indexed table.
-_HAS_DEVICE = (select(IncidentAlarm.incident_id).join(Alarm, Alarm.id == IncidentAlarm.alarm_id)
-               .where(IncidentAlarm.incident_id == Incident.id, Alarm.device_id == bindparam("dev"))
-               .exists())
-_FOLD_CANDIDATES = (
-    select(Incident, _HAS_DEVICE.label("has_device"))
-    .where(Incident.type == "emergency", Incident.state.in_(bindparam("states", expanding=True)),
-           Incident.last_pressed_at >= bindparam("since"), Incident.pressed_at <= bindparam("until"),
-           or_(_HAS_DEVICE, and_(Incident.lat_udeg.between(bindparam("lat0"), bindparam("lat1")),
-                                 Incident.lon_udeg.between(bindparam("lon0"), bindparam("lon1"))))))
-_EMPTY_BOX = (1, 0, 1, 0)  # min > max: matches nothing
-
-
-def fold_candidates(s: Session, device_id: str, since: float, until: float, open_states: tuple,
-                    box: tuple[int, int, int, int] | None) -> list[dict]:
-    """Open emergency incidents whose presses overlap [since, until] and that either hold an
-    alarm of device_id or lie inside box (min_lat, max_lat, min_lon, max_lon, microdegrees).
-    Both filters run in the database, so the cost does not grow with the number of open
-    incidents in the city; the exact distance is the domain's to judge."""
-    lat0, lat1, lon0, lon1 = box or _EMPTY_BOX
-    rows = s.execute(_FOLD_CANDIDATES, {"dev": device_id, "states": list(open_states), "since": since,
-                                        "until": until, "lat0": lat0, "lat1": lat1, "lon0": lon0, "lon1": lon1})
-    return [{"id": i.id, "device_ids": {device_id} if mine else set(), "first_pressed_at": i.pressed_at,
-             "last_pressed_at": i.last_pressed_at, "lat_udeg": i.lat_udeg, "lon_udeg": i.lon_udeg,
-             "incident": i} for i, mine in rows]
+def new_incident(s: Session, **fields) -> Incident:
+    i = Incident(**fields)
+    s.add(i)
+    return i
 
 
 def create_incident(s: Session, **fields) -> Incident:
@@ -86,10 +62,6 @@ def create_incident(s: Session, **fields) -> Incident:
     s.add(i)
     s.flush()
     return i
-
-
-def link(s: Session, incident_id: int, alarm_id: int) -> None:
-    s.add(IncidentAlarm(incident_id=incident_id, alarm_id=alarm_id))
 
 
 def get(s: Session, incident_id: int, for_update: bool = False) -> Incident | None:

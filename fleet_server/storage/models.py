@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Double, ForeignKey, Integer, String, Text,
                         UniqueConstraint, Index)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 Id = BigInteger().with_variant(Integer, "sqlite")
@@ -108,6 +108,9 @@ class IncidentAlarm(Base):
     __tablename__ = "incident_alarms"
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
     alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), primary_key=True, unique=True)
+    # Objects, so a batch can link alarms to incidents before either has its id (one flush).
+    incident: Mapped[Incident] = relationship()
+    alarm: Mapped[Alarm] = relationship()
 
 
 class Note(Base):
