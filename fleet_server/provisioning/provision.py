@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from fleet_server import logs
 from fleet_server.broker.credentials import hash_password, new_secret
 from fleet_server.provisioning import broker_sync, label
 from fleet_server.provisioning.device_link import DeviceLink
@@ -179,7 +180,7 @@ class Provisioning:
             self.site.registry.update(device_id, {**fields, "active": True})
         journal.mark("registered")
         self.on_step("registered", f"{device_id} registered with its credential hash")
-        log.info("device_registered", extra={"device": device_id, "kind": spec.kind, "replace": existing is not None})
+        logs.event(log, logging.INFO, "device_registered", device=device_id, kind=spec.kind, replace=existing is not None)
 
         synced = broker_sync.sync(self.site.broker_dir, self.site.database_url)
         journal.mark("broker")
@@ -240,10 +241,10 @@ class Provisioning:
                 self.site.registry.update(device_id, {"broker_password_hash": None, "active": False})
             broker_sync.sync(self.site.broker_dir, self.site.database_url)
             journal.finish("rolled_back", why)
-            log.warning("provisioning_rolled_back", extra={"device": device_id, "reason": why.splitlines()[0]})
+            logs.event(log, logging.WARNING, "provisioning_rolled_back", device=device_id, reason=why.splitlines()[0])
         except ProvisioningError as e:
             journal.finish("rollback_failed", f"{why}; rollback: {e}")
-            log.error("provisioning_rollback_failed", extra={"device": device_id, "reason": str(e)})
+            logs.event(log, logging.ERROR, "provisioning_rollback_failed", device=device_id, reason=str(e))
             self.on_step("rollback", f"ROLLBACK FAILED ({e}); run `siaga device decommission {device_id}`")
 
     # ---- after provisioning -------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class Provisioning:
         journal = Journal(self.site.data_dir, device_id)
         if journal.exists:
             journal.finish("rolled_back" if journal.state != "done" else "done", "decommissioned")
-        log.info("device_decommissioned", extra={"device": device_id})
+        logs.event(log, logging.INFO, "device_decommissioned", device=device_id)
         return synced
 
     def rotate(self, device_id: str, port: str) -> tuple[str, dict, dict]:
@@ -287,7 +288,7 @@ class Provisioning:
                 birth, health = watch.wait(self.site.online_timeout_s)
             finally:
                 watch.close()
-            log.info("device_credentials_rotated", extra={"device": device_id})
+            logs.event(log, logging.INFO, "device_credentials_rotated", device=device_id)
             return password, birth, health
         finally:
             link.close()

@@ -132,3 +132,53 @@ def test_given_an_online_button_when_decommissioned_then_the_broker_drops_it_and
         time.sleep(0.2)
     assert "Client btn-old-01 disconnected" in since
     assert since.count("not authorised") >= 2, since
+
+
+def test_given_the_technicians_laptop_dies_mid_way_then_the_same_command_resumes_with_a_fresh_secret(
+        tmp_path, site, board, broker, fleet_server):
+    """SIGKILL leaves no chance to roll back: the journal is what the next run goes by."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO
+
+    def command(device_port: int, online_timeout: float) -> list[str]:
+        return [sys.executable, "-c", "from fleet_server.cli import app; app()", "device", "provision",
+                "--port", board.port, "--kind", "button", "--board", "sim", "--site", "Simpang Dago",
+                "--lat", "-6.885", "--lon", "107.6134", "--id", "btn-crash-01",
+                "--server", fleet_server.base_url, "--token", fleet_server.tech_token,
+                "--broker-dir", str(broker.workdir), "--database-url", fleet_server.database_url,
+                "--data-dir", str(site.data_dir), "--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
+                "--device-port", str(device_port), "--mqtt-user", site.watch_user,
+                "--mqtt-password", site.watch_password, "--online-timeout", str(online_timeout)]
+
+    # The first run tells the board a port where no broker listens, so it is surely still waiting
+    # for the device when the laptop "dies".
+    journal_path = site.data_dir / "provisioning" / "btn-crash-01.json"
+    first = subprocess.Popen(command(free_port(), 60), cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if journal_path.is_file() and "files" in json.loads(journal_path.read_text()).get("steps", {}):
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    journal = Journal(site.data_dir, "btn-crash-01")
+    assert journal.state == "in_progress" and journal.done("files") and not journal.done("verified")
+    stale = json.loads((board.flash / "config.json").read_text())["password"]
+    view = fleet_server.api("GET", "/devices/btn-crash-01").json()
+    assert view["active"] and view["has_broker_password"], "credentials and record went together"
+
+    second = subprocess.run(command(broker.port, 20), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "resuming btn-crash-01" in second.stdout and "done" in second.stdout
+    fresh = json.loads((board.flash / "config.json").read_text())["password"]
+    assert fresh != stale
+    assert broker_login(broker.host, broker.port, "btn-crash-01", stale) == "Not authorized"
+    assert fleet_server.api("GET", "/devices/btn-crash-01").json()["status"] == "online"
+    assert Journal(site.data_dir, "btn-crash-01").state == "done"
