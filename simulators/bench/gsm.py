@@ -143,11 +143,37 @@ def _gateway(n: int, tmp: Path) -> dict:
         center.stop()
 
 
+GSM_MODULES = ["firmware/app/modem.py", "firmware/app/modem_parse.py", "firmware/app/modem_data.py",
+               "firmware/app/modem_sos.py", "firmware/app/sms_pdu.py"]
+
+
+def _footprint(tmp: Path) -> dict:
+    """What the GSM modules add to a device: frozen .mpy bytes (mpy-cross) and heap once imported
+    on the MicroPython unix port (an ESP32 without PSRAM has about 100 KB free)."""
+    mpy_bin = Path(sys.executable).parent / "micropython"
+    mpy_cross = mpy_bin.parent / "mpy-cross"
+    sizes = {}
+    for rel in GSM_MODULES:
+        dst = tmp / (Path(rel).stem + ".mpy")
+        subprocess.run([str(mpy_cross), "-o", str(dst), str(REPO / rel)], check=True, timeout=60)
+        sizes[rel] = dst.stat().st_size
+    code = ("import gc\ngc.collect()\na = gc.mem_alloc()\n"
+            "import firmware.app.modem, firmware.app.modem_data, firmware.app.modem_sos, firmware.app.sms_pdu\n"
+            "gc.collect()\nprint(gc.mem_alloc() - a)")
+    env = dict(os.environ, MICROPYPATH=f".frozen:{REPO}")
+    p = subprocess.run([str(mpy_bin), "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr)
+    return {"mpy_bytes": sizes, "mpy_total_bytes": sum(sizes.values()),
+            "heap_after_import_bytes": int(p.stdout.strip().splitlines()[-1])}
+
+
 def main(smoke: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         res = {
             "pdu_codec_ops_s": _codec(200 if smoke else 5000),
+            "firmware_footprint": _footprint(tmp),
             "at_round_trip_pty": _at_round_trip(20 if smoke else 500, tmp),
             "gateway_sos": _gateway(20 if smoke else 300, tmp),
         }
