@@ -37,6 +37,7 @@ class PanicButton:
         self.current = None      # the alarm the LED speaks about: {"key","acked","state","inc","at"}
         self.folds = {}          # (trig, cat) -> {"key", "last", "presses"}: presses fold into it
         self.due = {}            # outbox key -> ticks of its next (re)send
+        self.resend_at = None    # earliest due time; None: scan on the next step
         self.commands = []       # [(id, result)] most recent last
         self.server_epoch = None
         self.tamper_open = False
@@ -176,6 +177,7 @@ class PanicButton:
                         msg["presses"] = min(fold["presses"], 100000)
                         self.outbox.put(msg)
                         self.due[fold["key"]] = now
+                        self.resend_at = None
                 log("info", "alarm_folded", boot=fold["key"][0], seq=fold["key"][1], presses=fold["presses"])
                 return
         seq = self.outbox.next_seq()
@@ -185,6 +187,7 @@ class PanicButton:
         self.outbox.put(msg)   # on flash before the first send: a power cut now loses nothing
         key = (self.boot, seq)
         self.due[key] = now
+        self.resend_at = None
         self.folds[(trig, cat)] = {"key": key, "last": now, "presses": 1}
         self.current = {"key": key, "acked": False, "state": "waiting", "inc": None, "at": now}
         self.stats["alarms"] += 1
@@ -209,27 +212,35 @@ class PanicButton:
         now = time.ticks_ms()
         for key in self.due:
             self.due[key] = now
+        self.resend_at = None
         self._send_health(now)
 
     def _resend(self, now):
         if self.link is None or not self.link.is_up():
             return
+        # Most steps have nothing due: skip the scan, which would allocate a sorted list of every
+        # pending key each tick (garbage that fragments a small heap during a storm).
+        if self.resend_at is not None and time.ticks_diff(now, self.resend_at) < 0:
+            return
         budget = self.cfg["publish_burst"]
         period = self.cfg["resend_s"] * 1000
-        for key in self.outbox.pending():
-            if budget <= 0:
-                return
+        self.resend_at = None
+        for key in self.outbox.pending():   # oldest first
             due = self.due.get(key, now)
-            if time.ticks_diff(now, due) < 0:
-                continue
-            data = self.outbox.read(key)
-            if data is None:
-                continue
-            if self.link.publish(self.topic_alarm, data, 1, False) is None:
-                return  # socket queue full or link gone: try on a later step
-            self.due[key] = time.ticks_add(now, period)
-            self.stats["sent"] += 1
-            budget -= 1
+            if budget > 0 and time.ticks_diff(now, due) >= 0:
+                data = self.outbox.read(key)
+                if data is None:
+                    continue
+                if self.link.publish(self.topic_alarm, data, 1, False) is None:
+                    budget = 0  # socket queue full: the rest waits for a later step
+                    due = now
+                else:
+                    due = time.ticks_add(now, period)
+                    self.due[key] = due
+                    self.stats["sent"] += 1
+                    budget -= 1
+            if self.resend_at is None or time.ticks_diff(due, self.resend_at) < 0:
+                self.resend_at = due
 
     def _heartbeat(self, now):
         if time.ticks_diff(now, self.next_health) >= 0:

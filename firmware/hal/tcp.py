@@ -58,6 +58,9 @@ class TcpNet:
             import time
             time.sleep_ms(ms)
             return
-        p = select.poll()
-        p.register(sock, select.POLLIN)
-        p.poll(ms)
+        # Keep one poll object; re-register only when the link opened a new socket.
+        if getattr(self, "_polled", None) is not sock:
+            self._poller = select.poll()
+            self._poller.register(sock, select.POLLIN)
+            self._polled = sock
+        self._poller.poll(ms)

@@ -63,6 +63,9 @@ class SimNet(TcpNet):
         self.server.listen(4)
         self.server.setblocking(False)
         self.clients = {}   # socket -> bytearray of what it sent so far
+        self.poller = select.poll()
+        self.poller.register(self.server, select.POLLIN)
+        self.polled = None
         self.heap_every = int(os.getenv("SIAGA_HEAP_SAMPLE_MS") or "0")
         self.heap_next = time.ticks_ms()
         self.heap_peak = 0
@@ -71,12 +74,17 @@ class SimNet(TcpNet):
         return self.link_up
 
     def wait(self, ms, sock=None):
-        p = select.poll()
-        p.register(self.server, select.POLLIN)
-        for c in self.clients:
-            p.register(c, select.POLLIN)
-        if sock is not None:
-            p.register(sock, select.POLLIN)
+        # One poll object for the process (a new one per tick is garbage on every loop step).
+        p = self.poller
+        if sock is not self.polled:
+            if self.polled is not None:
+                try:
+                    p.unregister(self.polled)
+                except Exception:
+                    pass
+            if sock is not None:
+                p.register(sock, select.POLLIN)
+            self.polled = sock
         for obj, ev in p.poll(ms):
             if obj is self.server:
                 self._accept()
@@ -103,6 +111,7 @@ class SimNet(TcpNet):
             c.close()  # a runaway test must not exhaust the device's descriptors
             return
         self.clients[c] = bytearray()
+        self.poller.register(c, select.POLLIN)
 
     def _serve(self, c, ev):
         try:
@@ -114,6 +123,7 @@ class SimNet(TcpNet):
         if b"\n" not in self.clients[c] and data and len(self.clients[c]) < 256:
             return
         line = bytes(self.clients.pop(c)).decode().strip()
+        self.poller.unregister(c)
         try:
             if line:
                 c.setblocking(True)
