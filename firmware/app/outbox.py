@@ -27,6 +27,7 @@ class Outbox:
         self.flash = flash
         self.log = log
         self.records = {}
+        self.volatile = {}   # records the flash refused to take, (boot, seq) -> bytes
         self.boot = 0
         self._seq = 1
         self._seq_hi = 1
@@ -78,7 +79,13 @@ class Outbox:
 
     def _reserve(self):
         self._seq_hi = self._seq + SEQ_BLOCK
-        self.flash.write(COUNTERS, json.dumps({"boot": self.boot, "seq": self._seq_hi}).encode())
+        try:
+            self.flash.write(COUNTERS, json.dumps({"boot": self.boot, "seq": self._seq_hi}).encode())
+        except OSError as e:
+            # Flash full or failing: keep numbering in RAM (an alarm must still go out); a reboot
+            # may then repeat numbers, which the log says.
+            self.log("error", "flash_write_failed", file=COUNTERS, error=repr(e)[:40],
+                     effect="numbers kept in RAM; may repeat after a reboot")
 
     def next_seq(self):
         if self._seq >= self._seq_hi:
@@ -90,8 +97,16 @@ class Outbox:
     def put(self, msg):
         """Write (or rewrite, when presses fold into it) an alarm record; returns its wire bytes."""
         data = codec_json.encode(msg)
-        self.flash.write(FOLDER + "/" + record_name(msg["boot"], msg["seq"]), data)
-        self.records[(msg["boot"], msg["seq"])] = True
+        key = (msg["boot"], msg["seq"])
+        try:
+            self.flash.write(FOLDER + "/" + record_name(key[0], key[1]), data)
+            self.volatile.pop(key, None)
+        except OSError as e:
+            # An SOS is sent even when it cannot be kept: RAM holds it until the ack.
+            self.log("error", "flash_write_failed", file=record_name(key[0], key[1]), error=repr(e)[:40],
+                     effect="alarm kept in RAM only; lost if the power is cut before the ack")
+            self.volatile[key] = data
+        self.records[key] = True
         return data
 
     def ack(self, boot, seq):
@@ -100,6 +115,7 @@ class Outbox:
             return False
         self.flash.remove(FOLDER + "/" + record_name(boot, seq))
         del self.records[(boot, seq)]
+        self.volatile.pop((boot, seq), None)
         return True
 
     def pending(self):
@@ -109,6 +125,8 @@ class Outbox:
         """The record's wire bytes, as written; None if it is not pending."""
         if key not in self.records:
             return None
+        if key in self.volatile:
+            return self.volatile[key]
         return self.flash.read(FOLDER + "/" + record_name(key[0], key[1]))
 
     def message(self, key):

@@ -112,3 +112,18 @@ def case_a_corrupt_counters_file_never_goes_below_what_the_outbox_proves():
     ob2 = _power_on()
     assert ob2.boot == 2 and ob2.next_seq() > s
     assert ("error", "counters_corrupt") in LOG
+
+
+class _FullFlash(FlashDir):
+    def write(self, name, data):
+        raise OSError(28)   # ENOSPC
+
+
+def case_when_the_flash_refuses_writes_the_alarm_is_still_kept_in_ram_until_acked():
+    ob = Outbox(_FullFlash(os.getenv("SIAGA_TEST_FLASH")), _log)
+    ob.start()
+    s = ob.next_seq()
+    data = ob.put(_alarm(ob.boot, s))
+    assert ob.pending() == [(ob.boot, s)] and ob.read((ob.boot, s)) == data
+    assert ("error", "flash_write_failed") in LOG
+    assert ob.ack(ob.boot, s) and ob.pending() == [] and ob.read((ob.boot, s)) is None
