@@ -46,7 +46,7 @@ def start_server(tmp_path, broker, env: dict | None = None) -> ConsoleServer:
 
 @pytest.fixture
 def server(tmp_path, broker):
-    srv = start_server(tmp_path, broker)
+    srv = start_server(tmp_path, broker, env=FAST_CLOCKS)
     try:
         yield srv
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.console.conftest import FAST_CLOCKS, USERS, buttons_on, start_server, wait_until
+from tests.console.conftest import USERS, buttons_on, start_server, wait_until
 
 
 def incident_state(server, incident_id: int) -> str:
@@ -54,9 +54,14 @@ def test_given_a_logged_in_dispatcher_when_a_citizen_presses_a_button_then_the_s
     assert wait_until(lambda: p.page.evaluate("window.siagaBeeps || 0") >= 1, timeout=5)
     assert "New SOS" in p.page.inner_text("#toast")
     assert p.navigations == loads
-    # The queue clock runs by itself.
+    # The queue clock runs by itself and turns amber, then red, at the (accelerated) thresholds,
+    # and the map marker follows the same cue.
+    assert p.page.get_attribute("#queue .clock", "class") == "clock "
     first = p.page.inner_text("#queue .clock")
     assert wait_until(lambda: p.page.inner_text("#queue .clock") != first, timeout=3)
+    p.page.wait_for_selector("#queue .clock.amber", timeout=8000)
+    p.page.wait_for_selector("#queue .clock.red", timeout=8000)
+    p.page.wait_for_selector(f"#map .inc-icon[data-incident='{inc['id']}'][style*='#ff4d4d']", timeout=6000)
     assert p.errors == [] and p.outside_requests == []
 
 
@@ -127,23 +132,6 @@ def test_given_an_operator_when_using_only_the_keyboard_then_j_selects_the_most_
     p.page.wait_for_selector("#help-dialog[open]")
     p.page.keyboard.press("Escape")
     assert p.errors == []
-
-
-def test_given_fast_thresholds_when_an_sos_waits_then_its_queue_clock_turns_amber_then_red(tmp_path, broker, console):
-    srv = start_server(tmp_path, broker, env=FAST_CLOCKS)
-    try:
-        with buttons_on(srv, broker) as make:
-            btn = make("btn-slow", site="Terminal Leuwipanjang", lat=-6946000, lon=107596000)
-            p = console().login(srv.base_url, "operator", USERS["operator"])
-            btn.press()
-            p.page.wait_for_selector("#queue .clock")
-            assert p.page.get_attribute("#queue .clock", "class") == "clock "
-            p.page.wait_for_selector("#queue .clock.amber", timeout=8000)
-            p.page.wait_for_selector("#queue .clock.red", timeout=8000)
-            # The map marker follows the same cue.
-            p.page.wait_for_selector("#map .inc-icon[style*='rgb(255, 77, 77)'], #map .inc-icon[style*='#ff4d4d']", timeout=7000)
-    finally:
-        srv.stop()
 
 
 def test_given_a_live_console_when_the_server_drops_the_feed_then_it_reconnects_by_itself_and_shows_new_alarms(server, console, make_button):
