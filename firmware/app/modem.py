@@ -61,6 +61,11 @@ class AtError(Exception):
 
 
 class Modem:
+    # SIMCom PWRKEY timings (SIM800: >= 1 s low to switch; SIM7600: >= 0.5 s on, >= 2.5 s off).
+    pwrkey_on_ms = 1200
+    pwrkey_off_ms = 3000
+    pwrkey_gap_ms = 2000
+
     def __init__(self, uart, reset_pin=None, power_pin=None, reset_active=0, log=None,
                  boot_ms=3000, pdu_mode=True):
         self.uart = uart
@@ -393,18 +398,34 @@ class Modem:
         return line[6:].strip() if line else None
 
     def reset(self, pulse_ms=300):
-        """Pulse the reset pin (or cycle power) and wait for the modem to boot."""
-        pin = self.reset_pin or self.power_pin
-        if pin is None:
+        """Hardware reset: pulse RESET (active level reset_active), or without a reset line cycle
+        the module with its power key (PWRKEY: one pulse switches a running SIM800/SIM7600 off,
+        the next on). Waits boot_ms for it to boot. False when no pin is wired."""
+        if self.reset_pin is not None:
+            self._pulse(self.reset_pin, pulse_ms)
+        elif self.power_pin is not None:
+            self._pulse(self.power_pin, self.pwrkey_off_ms)   # off
+            sleep_ms(self.pwrkey_gap_ms)
+            self._pulse(self.power_pin, self.pwrkey_on_ms)    # on
+        else:
             return False
-        pin.value(self.reset_active)
-        sleep_ms(pulse_ms)
-        pin.value(1 - self.reset_active)
         self.resets += 1
         self._buf = b""
         self._events = []
         sleep_ms(self.boot_ms)
         return True
+
+    def power_on(self):
+        """At boot: a module that does not answer AT is off; one PWRKEY pulse switches it on."""
+        if self.sync(1, 300) or self.power_pin is None:
+            return
+        self._pulse(self.power_pin, self.pwrkey_on_ms)
+        sleep_ms(self.boot_ms)
+
+    def _pulse(self, pin, ms):
+        pin.value(self.reset_active)
+        sleep_ms(ms)
+        pin.value(1 - self.reset_active)
 
     def recover(self, pin=None, tries=2):
         """A modem that stopped answering: reset pulse, then init again. True when it is back."""

@@ -211,3 +211,35 @@ def test_given_a_sim7600_when_the_cmqtt_link_runs_under_micropython_then_it_publ
     finally:
         t.join(25)
         rec.close()
+
+
+class PowerKey:
+    """PWRKEY wired to the simulated module: each low pulse toggles its power."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.on = True
+        self.pulses = 0
+
+    def value(self, v):
+        if v == 0:
+            self.pulses += 1
+            self.on = not self.on
+            if self.on:
+                self.sim.reset()
+            else:
+                self.sim.faults.add("hang")  # off: nothing answers
+
+
+def test_given_only_a_power_key_when_the_modem_hangs_then_recover_cycles_it_off_and_on(modems):
+    sim = modems("+62811000018", "SIM800")
+    key = PowerKey(sim)
+    m = Modem(SerialUart(sim.port), power_pin=key, boot_ms=50)
+    m.pwrkey_on_ms = m.pwrkey_off_ms = m.pwrkey_gap_ms = 20
+    m.init()
+    sim.faults.add("hang")
+    assert m.recover() is True
+    assert key.pulses == 2 and key.on and m.signal()["rssi"] == 18
+    key.value(0)  # switched off by hand
+    m.power_on()
+    assert key.pulses == 4 and key.on and m.sync(1, 500)

@@ -348,3 +348,14 @@ def test_given_text_mode_and_a_text_gsm7_cannot_carry_then_it_goes_as_ucs2_pdu_a
     r.init()
     texts = sorted(msg["text"] for _i, msg in r.list_sms(4))
     assert texts == ["Tolong! 火事 — kebakaran di gedung B", "plain text"]
+
+
+def test_given_urcs_inside_an_answer_then_handlers_get_them_and_the_answer_is_still_right():
+    uart = ReplayUart([b'\r\nRING\r\n\r\n+CREG: 5,"2AF5","0B88E350"\r\n\r\n+CSQ: 10,0\r\n\r\n+CMTI: "SM",3\r\n\r\nOK\r\n'])
+    m = Modem(uart)
+    seen = []
+    for prefix in ("RING", "+CREG:", "+CMTI:"):
+        m.on(prefix, seen.append)
+    assert m.signal()["rssi"] == 10
+    assert seen == ["RING", '+CREG: 5,"2AF5","0B88E350"', '+CMTI: "SM",3']
+    assert parse.registration(seen[1], urc=True)["roaming"] is True
