@@ -29,7 +29,7 @@ export function renderUnits() {
         return `<tr data-unit="${model.escape(u.id)}"><td>${model.escape(u.callsign)} <span class="muted">${model.escape(u.type)}</span></td>
           <td class="status-${model.escape(u.status)}">${model.escape(model.label(u.status))}</td>
           <td class="${stale ? "stale" : ""}">${u.fixAt ? model.duration(t - u.fixAt) + " ago" : "no fix"}${stale ? " (stale)" : ""}</td>
-          <td>${u.incidentId ? "#" + model.escape(u.incidentId) : ""}</td></tr>`;
+          <td>${u.incidentId ? `#${model.escape(u.incidentId)} <span class="muted">${model.escape(model.label(u.orderState || ""))}</span>` : ""}</td></tr>`;
       }).join("")}</table></section>`;
   }).join("")}</div>`;
 }

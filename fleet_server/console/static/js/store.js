@@ -53,7 +53,7 @@ export async function loadUnits() {
     // Which incident each unit is ordered to: the board shows it beside the unit.
     for (const a of api.items(orders, "assignments")) {
       const u = state.units.get(a.unit);
-      if (u) u.incidentId = a.incident;
+      if (u) { u.incidentId = a.incident; u.orderState = a.state; }
     }
     state.unitsAvailable = true;
   } catch (e) {
@@ -138,6 +138,7 @@ export function handleEvent(ev) {
     const position = { lat: ev.lat, lon: ev.lon, ts: ev.ts, acc: ev.acc, spd: ev.spd, hdg: ev.hdg };
     const moved = model.unit({ ...known.raw, status: ev.status ?? known.raw.status, position, stale: null });
     moved.incidentId = known.incidentId;
+    moved.orderState = known.orderState;
     state.units.set(ev.unit, moved);
     emit("units", { id: ev.unit });
   } else if (kind.startsWith("unit")) {
