@@ -109,10 +109,16 @@ class UsbDevice:
             os.close(old)
         self._note(f"\n[usbdevice] boot {self.boots}: {' '.join(argv[1:]) or 'REPL'}\n".encode())
 
-    def reboot(self) -> None:
-        """A hard reset (the EN button): end the binary and start it again in the flash directory."""
+    def reboot(self, timeout: float = 5.0) -> None:
+        """A hard reset (the EN button): the binary ends and the relay starts it again in the flash
+        directory (one place restarts it, so a reset never races the relay into two boards)."""
+        boots = self.boots
         self._end_process()
-        self._boot()
+        deadline = time.monotonic() + timeout
+        while self.boots == boots and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.boots == boots:
+            raise RuntimeError(f"the board did not boot again within {timeout}s")
 
     def unplug(self) -> None:
         """The cable is pulled: the host side of the port goes away (its next I/O fails)."""

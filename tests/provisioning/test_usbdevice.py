@@ -54,3 +54,14 @@ def test_given_a_connected_host_when_the_cable_is_pulled_then_its_next_io_fails(
         for _ in range(8):   # what the board said before the cable went may still be buffered
             host.serial.write(b"\r\x01")
             host.serial.read(1)
+
+
+def test_given_a_provisioned_flash_when_the_reset_button_is_pressed_then_main_py_runs_again(board, host):
+    host.enter_raw_repl(soft_reset=False, timeout_overall=5)
+    host.fs_writefile("main.py", b"print('main', 'ran')\n")
+    board.reboot()
+    assert board.boots == 2
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "main ran" not in board.console():
+        time.sleep(0.05)
+    assert "main ran" in board.console()
