@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import logging
 
 from fleet_server.sms import aml
 from protocols.rejection import Rejection
@@ -121,7 +120,7 @@ def test_given_hostile_text_then_parse_returns_a_rejection_and_never_raises():
         assert isinstance(aml.parse(text), Rejection), text
 
 
-def test_given_a_location_then_log_fields_never_carry_imsi_or_imei(shared_data, caplog):
+def test_given_a_location_then_log_fields_never_carry_imsi_or_imei(shared_data):
     loc = aml.parse(_vectors(shared_data)["sms_vectors"][0]["sms"])
     fields = aml.log_fields(loc)
     assert "123456789012345" not in json.dumps(fields) and "1234567890123456" not in json.dumps(fields)
