@@ -3,6 +3,8 @@ Bandung scenario's buttons and trackers. Given its 2-minute timeline played 4x f
 alarm becomes exactly one incident, every prank ends closed as a prank, the stuck button raised one
 alarm, and the broker outages lost nothing."""
 import asyncio
+
+from tests.support import aio
 import os
 import signal
 import subprocess
@@ -40,7 +42,7 @@ def test_bandung_city_two_minutes_accelerated(broker, tmp_path):
             finally:
                 await run.stop()
 
-        summary = asyncio.run(play())
+        summary = aio.run(play())
         assert not run.stats.errors, run.stats.errors
         incidents = api.incidents()
         details = [api.incident(i["id"]) for i in incidents]

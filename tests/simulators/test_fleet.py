@@ -2,6 +2,8 @@
 broker with per-device accounts, every alarm is resent until the application ack for its own
 (boot, seq) arrives, and trackers accept a dispatch order and drive to the scene."""
 import asyncio
+
+from tests.support import aio
 import threading
 import time
 
@@ -59,7 +61,7 @@ def test_a_crowd_of_buttons_each_gets_its_own_acks(broker):
         return result
 
     try:
-        result = asyncio.run(run())
+        result = aio.run(run())
     finally:
         server.rec.close()
     assert all(acked for _, _, acked, _ in result), [r for r in result if not r[2]][:5]
@@ -87,7 +89,7 @@ def test_a_device_cannot_publish_as_another(broker):
         await a.stop()
 
     try:
-        asyncio.run(run())
+        aio.run(run())
         alarms = rec.wait_for(lambda m: m.topic.endswith("/up/alarm"), timeout=3)
     finally:
         rec.close()
@@ -116,7 +118,7 @@ def test_tracker_accepts_dispatch_and_drives_on_scene(broker):
         return t
 
     try:
-        t = asyncio.run(run())
+        t = aio.run(run())
         res = rec.wait_for(lambda m: m.topic.endswith("/up/cmdres"), timeout=3)
         crews = rec.wait_for(lambda m: m.topic.endswith("/up/crew"), count=2, timeout=3)
     finally:
