@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     button_heartbeat_s: int = 300
     tracker_heartbeat_s: int = 60
 
+    # Units and dispatch (fleet_server/units, fleet_server/dispatch; see docs/dispatch.md)
+    unit_stale_after_s: float = Field(120.0, description="a unit with no fix for this long is stale: never recommended")
+    unit_history_retention_s: float = 30 * 86400
+    unit_feed_interval_s: float = Field(1.0, description="at most one position event per unit per interval on the feed")
+    dispatch_ack_timeout_s: float = Field(60.0, description="no accept within this time: propose the next unit, alert")
+    dispatch_onscene_radius_m: float = 100.0
+    dispatch_near_radius_m: float = 500.0
+    dispatch_auto_agencies: str = Field("", description="comma-separated agencies dispatched without a dispatcher")
+    dispatch_button_feedback: bool = True
+
     # Telemetry
     influx_url: str = ""
     influx_token: str = "siaga"
