@@ -31,7 +31,7 @@ class OnlineWatch:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"siaga-provision-{device_id}-{time.monotonic_ns() % 10**6}")
         self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.where = f"{host}:{port}"
         try:
@@ -40,7 +40,7 @@ class OnlineWatch:
             raise NeverOnline(f"cannot reach the broker at {self.where} to watch the device: {e}",
                               "is the broker running, and --mqtt-host/--mqtt-port right?") from None
         self.client.loop_start()
-        if not self._subscribed.wait(10):
+        if not self._subscribed.wait(10) or self._refused:
             self.close()
             raise NeverOnline(f"could not watch the broker at {self.where}: {self._refused or 'no answer'}",
                               "the watcher account (--mqtt-user/--mqtt-password, the server's or an observer's)")
@@ -50,6 +50,13 @@ class OnlineWatch:
             self._refused = f"broker refused the watcher: {reason_code}"
             return
         client.subscribe([(self.status_topic, 1), (self.health_topic, 1)])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if any(rc.is_failure for rc in reason_codes):
+            # A device account, say, on a broker that reports ACL refusals in SUBACK (Mosquitto
+            # 2.0 under MQTT 3.1.1 grants and then delivers nothing: the hint below covers that).
+            self._refused = f"the broker refused the subscription ({', '.join(str(rc) for rc in reason_codes)})"
+        self._subscribed.set()
 
     def _on_message(self, client, userdata, msg):
         decoded = codec_json.decode(msg.payload, msg.topic)
@@ -84,7 +91,8 @@ class OnlineWatch:
             + (f" (rejected payloads: {'; '.join(self.rejected[:3])})" if self.rejected else ""),
             "Wi-Fi name and password in the config, that the board reaches the broker host and port "
             "(firewall, APN for GSM), the board's console (mpremote connect <port>) for config_error, "
-            "and the broker log for 'not authorised'")
+            "the broker log for 'not authorised', and that the watcher (--mqtt-user) is the server's or an "
+            "observer's account, not a device's")
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -182,3 +182,4 @@ def test_given_the_technicians_laptop_dies_mid_way_then_the_same_command_resumes
     assert broker_login(broker.host, broker.port, "btn-crash-01", stale) == "Not authorized"
     assert fleet_server.api("GET", "/devices/btn-crash-01").json()["status"] == "online"
     assert Journal(site.data_dir, "btn-crash-01").state == "done"
+
