@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     dispatch_auto_agencies: str = Field("", description="comma-separated agencies dispatched without a dispatcher")
     dispatch_button_feedback: bool = True
 
+    # The center's SMS gateway modem (fleet_server/sms; see docs/gsm.md). Empty port: no gateway.
+    sms_port: str = ""
+    sms_baudrate: int = 115200
+    sms_pin: str = ""
+    sms_reply: bool = Field(True, description="answer each SOS and report with a confirmation SMS")
+    sms_sweep_s: float = Field(30.0, description="re-read the modem's SMS store this often, in case a +CMTI was lost")
+
     # Telemetry
     influx_url: str = ""
     influx_token: str = "siaga"
