@@ -65,7 +65,7 @@ def test_given_a_logged_in_dispatcher_when_a_citizen_presses_a_button_then_the_s
     assert p.errors == [] and p.outside_requests == []
 
 
-def test_given_an_sos_when_the_operator_acknowledges_and_closes_it_as_a_prank_by_clicks_then_the_device_prank_count_rises(server, console, make_button):
+def test_given_an_sos_when_the_operator_acknowledges_notes_and_closes_it_as_a_prank_by_clicks_then_the_device_prank_count_rises(server, console, make_button):
     btn = make_button("btn-dago", site="Jl. Ir. H. Juanda (Dago)", lat=-6885000, lon=107613000, category="police")
     p = console().login(server.base_url, "operator", USERS["operator"])
     btn.press(presses=3)
@@ -76,6 +76,11 @@ def test_given_an_sos_when_the_operator_acknowledges_and_closes_it_as_a_prank_by
     assert wait_until(lambda: incident_state(server, inc["id"]) == "acknowledged")
     p.page.wait_for_selector("#inc-state:has-text('acknowledged')")
     assert p.page.locator("button[data-act=acknowledge]").count() == 0
+    p.page.fill("#note-text", "caller hung up; children heard laughing")
+    p.page.click("#note-form button")
+    p.page.wait_for_selector(".timeline li:has-text('children heard laughing')")
+    notes = server.api("GET", f"/incidents/{inc['id']}").json()["notes"]
+    assert [(n["author"], n["text"]) for n in notes] == [("operator", "caller hung up; children heard laughing")]
     p.page.click("button[data-act=prank]")
     p.page.wait_for_selector("#confirm-dialog[open]")
     assert "counts against device btn-dago" in p.page.inner_text("#confirm-text")
@@ -85,7 +90,7 @@ def test_given_an_sos_when_the_operator_acknowledges_and_closes_it_as_a_prank_by
     p.page.wait_for_selector("#queue [data-incident]", state="detached")
     assert wait_until(lambda: server.api("GET", "/devices/btn-dago").json()["prank_count"] == 1)
     audit = server.api("GET", f"/incidents/{inc['id']}").json()["audit"]
-    assert [a["to"] for a in audit if a["actor"] == "operator"] == ["acknowledged", "prank"]
+    assert [a["to"] for a in audit if a["actor"] == "operator" and a["action"] == "transition"] == ["acknowledged", "prank"]
     # The devices page shows the new count without a reload.
     p.page.keyboard.press("3")
     p.page.wait_for_selector("#devices-table tr[data-device='btn-dago'] .prank-count:has-text('1')")

@@ -27,6 +27,7 @@ export function incident(r) {
     deviceId: r.origin_device_id ?? null, lat: deg(loc.lat_udeg), lon: deg(loc.lon_udeg),
     locSource: loc.source ?? "none", locAcc: loc.acc_m ?? null, locAge: loc.age_s ?? null,
     presses: r.press_count ?? 1, alarmCount: r.alarm_count ?? 1, prankSuspect: !!r.prank_suspect,
+    escalatedAt: r.escalated_at ?? null,
     pressedAt: clocks.pressed_at ?? null, receivedAt: clocks.received_at ?? null,
     acknowledgedAt: clocks.acknowledged_at ?? null, dispatchedAt: clocks.dispatched_at ?? null,
     enrouteAt: clocks.enroute_at ?? null, onsceneAt: clocks.onscene_at ?? null, closedAt: clocks.closed_at ?? null,

@@ -47,7 +47,8 @@ function render() {
   list.innerHTML = rows.map((inc) => {
     const wait = model.waiting(inc, t);
     const cls = ["q-row", inc.state, inc.id === selectedId ? "selected" : "", freshIds.has(inc.id) ? "fresh" : ""].join(" ");
-    const tags = [inc.presses > 1 ? `<span class="tag">${inc.presses}× pressed</span>` : "",
+    const tags = [inc.escalatedAt && inc.state === "new" ? `<span class="tag warn">escalated</span>` : "",
+      inc.presses > 1 ? `<span class="tag">${inc.presses}× pressed</span>` : "",
       inc.prankSuspect ? `<span class="tag warn">prank-flagged device</span>` : "",
       inc.type !== "emergency" ? `<span class="tag">${model.escape(inc.type)}</span>` : ""].join("");
     return `<li class="${cls}" data-incident="${inc.id}" tabindex="-1" style="border-left-color:${inc.id === selectedId ? "" : model.agencyColour(inc.agency)}">
