@@ -98,13 +98,17 @@ def test_given_an_sos_when_the_operator_acknowledges_notes_and_closes_it_as_a_pr
 
 
 def test_given_a_viewer_when_an_sos_is_open_then_the_incident_view_shows_no_action_buttons_and_keys_do_nothing(server, console, make_button):
-    btn = make_button("btn-viewer")
+    # A site name typed by a technician is shown as text, never run as markup.
+    btn = make_button("btn-viewer", site="<img src=x onerror=window.pwned=1> Pasar Baru")
     p = console().login(server.base_url, "viewer", USERS["viewer"])
     btn.press()
     p.page.click("#queue [data-incident]")
     inc = only_incident(server)
     p.page.wait_for_selector(f"[data-incident-view='{inc['id']}']")
     assert p.page.locator("#incident-pane button").count() == 0
+    assert "<img src=x" in p.page.inner_text("#queue [data-incident]")
+    assert p.page.locator("#queue img, #incident-pane img").count() == 0
+    assert p.page.evaluate("window.pwned") is None
     assert p.page.locator("#note-form").count() == 0
     p.page.keyboard.press("a")
     p.page.keyboard.press("p")

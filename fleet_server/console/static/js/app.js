@@ -52,6 +52,11 @@ function step(delta) {
 }
 
 function setFeedState(s, delayMs) {
+  if (s === "refused") {  // the server no longer accepts this token (expired, user disabled)
+    toast("The live feed refused your session: log in again.", true);
+    api.logout();
+    return;
+  }
   const el = document.getElementById("feed-state");
   el.dataset.state = s;
   el.textContent = s === "live" ? "live" : s === "reconnecting" ? `reconnecting${delayMs ? ` in ${Math.ceil(delayMs / 1000)} s` : "…"}` : s;
