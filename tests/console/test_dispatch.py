@@ -42,6 +42,12 @@ class Tracker:
                "lat": lat, "lon": lon, "acc": 8, "spd": 0, "hdg": hdg, "fixq": 1, "sats": 9, "hdop": 9}
         self.inbox.publish(topics.up(self.id, "pos"), codec_json.encode(msg))
 
+    def answer(self, order: dict, result: str = "accepted") -> None:
+        self.seq += 1
+        msg = {"v": 1, "t": "cmdres", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
+               "id": order["id"], "res": result}
+        self.inbox.publish(topics.up(self.id, "cmdres"), codec_json.encode(msg))
+
     def orders(self) -> list[dict]:
         out = []
         for m in self.inbox.matching(lambda m: m.topic == topics.down(self.id, "cmd")):
@@ -71,8 +77,8 @@ def trackers(server, broker):
             t.close()
 
 
-def test_given_an_sos_and_two_ambulances_when_the_dispatcher_assigns_the_recommended_one_by_clicks_then_its_tracker_gets_the_order(server, console, make_button, trackers):
-    near = trackers("trk-amb-01", "AMB-01", "Ambulans 01", -6915000, 107609000)   # about 0.8 km away
+def test_given_an_sos_and_two_ambulances_when_the_dispatcher_assigns_the_recommended_one_by_clicks_then_its_tracker_gets_the_order_and_the_incident_resolves_on_scene(server, console, make_button, trackers):
+    near = trackers("trk-amb-01", "AMB-01", "Ambulans 01", -6920000, 107608000)   # about 0.2 km away
     far = trackers("trk-amb-02", "AMB-02", "Ambulans 02", -6950000, 107700000)    # about 10 km away
     btn = make_button("btn-alun-alun")
     p = console().login(server.base_url, "dispatcher", USERS["dispatcher"])
@@ -102,6 +108,23 @@ def test_given_an_sos_and_two_ambulances_when_the_dispatcher_assigns_the_recomme
     p.page.keyboard.press("2")
     p.page.wait_for_selector(f"#units-board tr[data-unit='AMB-01'] td:has-text('#{inc_id}')")
     p.screenshot("units")
+    # The crew accepts and drives to the scene: dispatch sets "on scene", the clock stops, and the
+    # operator can resolve with one click and a confirmation.
+    near.answer(orders[0])
+    p.page.keyboard.press("1")
+
+    def arrived():
+        # 0.2 km from its last fix: repeated each second until the filter finds the speed plausible.
+        near.report(btn.lat, btn.lon)
+        return wait_until(lambda: p.page.locator("#inc-state:has-text('onscene')").count() == 1, timeout=1)
+    assert wait_until(arrived, timeout=15)
+    scene = p.page.inner_text("#inc-clocks div:nth-child(3)")
+    assert "running" not in scene
+    p.page.click("button[data-act=resolved]")
+    p.page.wait_for_selector("#confirm-dialog[open]")
+    p.page.click("#confirm-ok")
+    assert wait_until(lambda: server.api("GET", f"/incidents/{inc_id}").json()["state"] == "resolved")
+    p.page.wait_for_selector("#queue [data-incident]", state="detached")
     assert p.errors == [] and p.outside_requests == []
 
 
