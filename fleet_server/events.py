@@ -38,3 +38,39 @@ class EventBus:
             q.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
+
+
+class EventPump:
+    """Delivers events to a slow listener on its own thread, in order, so the caller (the ingest
+    worker, between commit and ack) never waits for it. Unbounded on purpose: dropping an
+    incident event would leave dispatch without the incident."""
+
+    def __init__(self, listener, name: str = "event-pump"):
+        import logging
+        import queue
+        self._log = logging.getLogger("siaga.events")
+        self.listener = listener
+        self._queue: "queue.Queue[dict | None]" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: dict) -> None:
+        self._queue.put(event)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            ev = self._queue.get()
+            if ev is None:
+                return
+            try:
+                self.listener(ev)
+            except Exception:  # one bad event must not stop the ones after it
+                self._log.exception("event listener failed")
