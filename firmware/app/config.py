@@ -18,6 +18,7 @@ SCHEMA = {
     "host": (REQUIRED, "str", 1, 253),
     "port": (1883, "int", 1, 65535),
     "tls": (False, "bool", 0, 0),
+    "ca_file": (None, "str", 1, 64),          # CA certificate (PEM) on flash; with tls the broker must match it
     "site": ("", "str", 0, 64),
     "lat": (REQUIRED, "int", -LAT, LAT),
     "lon": (REQUIRED, "int", -LON, LON),

@@ -80,6 +80,10 @@ class MqttLink:
             self._drop("protocol error: %s" % e)
         except OSError as e:
             self._drop("socket error %s" % (e.args[0] if e.args else e))
+        except Exception as e:
+            # e.g. TLS setup refusing a certificate: a link problem, retried with backoff, never a
+            # reason to stop the button loop.
+            self._drop("link error %s" % repr(e)[:60])
 
     def close(self):
         if self.state == UP:

@@ -72,6 +72,15 @@ class PanicButton:
         self.topic_status = topics.up(dev, "status")
         self.topic_ack = topics.down(dev, "ack")
         self.topic_cmd = topics.down(dev, "cmd")
+        if c["tls"]:
+            ca = self.b.flash.read(c["ca_file"]) if c["ca_file"] else None
+            if c["ca_file"] and ca is None:
+                self.cfg_error = "ca_file %s is not on flash" % c["ca_file"]
+                log("error", "config_bad", why=self.cfg_error, effect="not connecting: an unverified broker could forge acks")
+                return
+            if ca is None:
+                log("warn", "tls_unverified", effect="the broker's certificate is not checked; provision ca_file")
+            self.b.net.ca = ca
         will = self._status("offline")
         self.link = MqttLink(self.b.net, {
             "client_id": dev, "user": c["user"], "password": c["password"], "host": c["host"],

@@ -6,6 +6,15 @@ import select
 EINPROGRESS = (115, 119, 11)
 
 
+def _der(cert):
+    # MicroPython's ssl takes a CA as DER; provisioning writes the usual PEM.
+    if not cert.startswith(b"-----BEGIN"):
+        return cert
+    import binascii
+    body = b"".join([ln for ln in cert.split(b"\n") if ln and not ln.startswith(b"-----")])
+    return binascii.a2b_base64(body)
+
+
 class TcpNet:
     def __init__(self):
         self._addr = {}
@@ -44,12 +53,16 @@ class TcpNet:
             return None
         return bool(ev & select.POLLOUT)
 
+    ca = None   # CA certificate bytes (PEM or DER), set from the provisioning's ca_file
+
     def secure(self, sock, host):
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.verify_mode = ssl.CERT_NONE if not getattr(self, "ca", None) else ssl.CERT_REQUIRED
-        if getattr(self, "ca", None):
-            ctx.load_verify_locations(cadata=self.ca)
+        if self.ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cadata=_der(self.ca))
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
         # Non-blocking handshake: it advances inside later send/recv calls (EAGAIN meanwhile).
         return ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
 

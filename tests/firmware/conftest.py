@@ -29,10 +29,11 @@ def center(broker):
 def make_button(broker, tmp_path):
     made: list[FirmwareButton] = []
 
-    def make(name: str = "dev", device_id: str = DEV, password: str = DEV_PASS, **cfg) -> FirmwareButton:
+    def make(name: str = "dev", device_id: str = DEV, password: str = DEV_PASS, port: int | None = None,
+             **cfg) -> FirmwareButton:
         opts = dict(FAST)
         opts.update(cfg)
-        b = FirmwareButton(tmp_path / name, device_id, password, broker.host, broker.port, **opts)
+        b = FirmwareButton(tmp_path / name, device_id, password, broker.host, port or broker.port, **opts)
         made.append(b)
         return b
 
