@@ -148,10 +148,15 @@ def test_given_a_live_console_when_the_server_drops_the_feed_then_it_reconnects_
     p = console().login(server.base_url, "dispatcher", USERS["dispatcher"])
     loads = p.navigations
     assert p.page.evaluate("window.siagaFeed.connects") == 1
+    # Record what the operator sees in the header while the link is down (restart() returns only
+    # once the server is up again, by when the console may already be back).
+    p.page.evaluate("""() => { window.feedStates = [];
+      new MutationObserver(() => window.feedStates.push(document.getElementById('feed-state').dataset.state))
+        .observe(document.getElementById('feed-state'), {attributes: true}); }""")
     server.restart()  # same port and database: every WebSocket is closed by the server
-    p.page.wait_for_selector("#feed-state[data-state=reconnecting]")
-    p.page.wait_for_selector("#feed-state[data-state=live]", timeout=20_000)
-    assert p.page.evaluate("window.siagaFeed.connects") == 2
+    p.page.wait_for_function("window.siagaFeed.connects === 2", timeout=20_000)
+    p.page.wait_for_selector("#feed-state[data-state=live]")
+    assert "reconnecting" in p.page.evaluate("window.feedStates")
     btn.press()
     p.page.wait_for_selector("#queue [data-incident]")
     assert p.navigations == loads
