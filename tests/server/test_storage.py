@@ -231,3 +231,16 @@ def test_given_bandungs_station_areas_then_the_incident_goes_to_the_station_hold
     assert got[inside] == ("polri", "polsek-bandung-wetan", "polrestabes-bandung")
     assert got[jakarta] == ("polri", "112", None)        # outside every area: the command center itself
     assert got[untriaged] == ("triage", "112", None)     # triage first, then a station
+
+
+def test_given_a_batch_with_an_unknown_device_then_only_that_alarm_is_refused_and_the_rest_are_committed(service, db):
+    a, b = _button(service), _button(service, lat=BANDUNG[0] - 9000)
+    out = service.ingest_alarms([(alarm(a, 1), "mqtt", T0), (alarm("ghost-9", 1), "mqtt", T0),
+                                 (alarm(b, 1), "sms", T0), (alarm(a, 1), "sms", T0 + 5)])
+    assert isinstance(out[1], Refused) and out[1].code == "unknown_device"
+    assert out[0].created_incident and out[2].created_incident and out[3].duplicate_alarm
+    assert out[3].incident_id == out[0].incident_id != out[2].incident_id
+    with db.read() as s:
+        assert s.execute(text("SELECT count(*) FROM alarms")).scalar() == 2
+        created = [e for e in audit_repo.listing(s, entity="incident") if e.action == "incident_created"]
+    assert sorted(int(e.entity_id) for e in created) == sorted([out[0].incident_id, out[2].incident_id])
