@@ -115,6 +115,8 @@ def test_given_a_button_when_it_sends_an_alarm_then_the_incident_is_committed_an
     assert len(srv.api("GET", "/incidents").json()) == 1
     for state in ("acknowledged", "dispatched", "onscene"):
         assert srv.api("POST", f"/incidents/{ack['inc']}/transition", json={"to_state": state}).status_code == 200
+    cap = srv.api("GET", f"/incidents/{ack['inc']}/cap")
+    assert cap.status_code == 200 and b"<msgType>Update</msgType>" in cap.content  # CAP 1.2 of a live incident
     cmds = observer.wait_for(lambda m: m.topic == topics.down("btn-taman", "cmd"), count=2)
     feedback = [codec_json.decode(m.payload, m.topic) for m in cmds]
     assert [(c["op"], c["state"], c["inc"]) for c in feedback] == [("feedback", "dispatched", ack["inc"]),
