@@ -44,6 +44,8 @@ class PanicButton:
         self.reboot_at = None
         self.failed_steps = 0
         self.stats = {"alarms": 0, "sent": 0, "acks": 0, "bad_input": 0}
+        self.timing = None       # ticks when the last hold reached hold_ms, until its alarm left
+        self.latencies = []      # press-to-publish, ms: hold reached -> bytes handed to the socket
 
     # ---- boot ---------------------------------------------------------------------------------
     def start(self):
@@ -122,6 +124,8 @@ class PanicButton:
             now = time.ticks_ms()
             self._sample(now)
             self.link.step()
+            if self.timing is not None:
+                self._note_latency()
             self._resend(now)
             self._heartbeat(now)
             self._show(now)
@@ -142,13 +146,22 @@ class PanicButton:
             sys.print_exception(e)
             return self.failed_steps < FAILED_STEPS_BEFORE_RESET
 
+    def _note_latency(self):
+        # Counted only when the alarm left in the same step it was raised (link up, socket took
+        # it); an alarm raised during an outage waits for the link, which is not press latency.
+        if not self.link.out:
+            if len(self.latencies) >= 100:
+                self.latencies.pop(0)
+            self.latencies.append(time.ticks_diff(time.ticks_ms(), self.timing))
+        self.timing = None
+
     # ---- keys and tamper ----------------------------------------------------------------------
     def _sample(self, now):
         stuck_before = self._any_stuck()
         for pin, key in self.keys:
             ev = key.update(pin.value(), now)
             if ev == SOS:
-                self._raise("button", key.category, now)
+                self._raise("button", key.category, now, time.ticks_add(key.pressed_at, key.hold_ms))
             elif ev == STUCK:
                 log("warn", "key_stuck", key=key.name, held_s=self.cfg["stuck_s"])
                 self._raise("stuck", key.category, now)
@@ -171,7 +184,7 @@ class PanicButton:
                 return True
         return False
 
-    def _raise(self, trig, cat, now):
+    def _raise(self, trig, cat, now, since=None):
         c = self.cfg
         fold = self.folds.get((trig, cat))
         if fold is not None and c["active_s"] > 0:
@@ -202,6 +215,8 @@ class PanicButton:
         self.stats["alarms"] += 1
         log("info", "alarm_raised", boot=self.boot, seq=seq, trig=trig, cat=cat)
         self._resend(now)
+        if since is not None and self.link.is_up():
+            self.timing = since
 
     # ---- uplink -------------------------------------------------------------------------------
     def _ts(self):

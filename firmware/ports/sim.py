@@ -192,6 +192,7 @@ class SimBoard:
             "boot": app.boot if app is not None else 0,
             "pending": len(app.outbox) if app is not None and app.outbox is not None else 0,
             "stats": app.stats if app is not None else {},
+            "press_to_publish_ms": list(app.latencies) if app is not None else [],
             "feeds": self.watchdog.feeds,
             "since_feed_ms": time.ticks_diff(time.ticks_ms(), self.watchdog.last),
             "heap": self.net.heap_sample(), "heap_peak": self.net.heap_peak,

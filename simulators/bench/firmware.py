@@ -11,8 +11,9 @@ What the numbers mean:
   them alone) and `data_peak_bytes` = peak - code, which is what a device with frozen code needs.
   A shorter storm is re-run with the heap capped (-X heapsize) at code + 8, 16, ... KB: the smallest
   cap where every alarm is acked with no MemoryError includes fragmentation, which sampling misses.
-- latency: from the moment a hold reaches hold_ms (press applied + hold_ms) to the alarm's arrival
-  at a subscriber on the same broker: firmware tick, encode, flash write, MQTT and broker included.
+- latency, two ways: on the device (firmware ticks) from the hold reaching hold_ms to the PUBLISH
+  handed to the socket - press-to-publish proper, flash write included; and end to end, from the
+  press applied + hold_ms to the alarm's arrival at a paho subscriber on the same broker.
 """
 from __future__ import annotations
 
@@ -174,11 +175,20 @@ def latency(tmp: Path, n: int) -> dict:
             if len(arrivals) > before:
                 samples.append((arrivals[before] - pressed) * 1000 - hold_ms)
             time.sleep(0.1)
-        p = percentiles(samples)
-        return {"hold_ms": hold_ms, "tick_ms": 10, "unit": "ms after the hold completed",
-                **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in p.items()},
+        device = percentiles([float(x) for x in btn.state()["press_to_publish_ms"]])
+        wire = percentiles(samples)
+
+        def rounded(p):
+            return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in p.items()}
+
+        return {"hold_ms": hold_ms, "tick_ms": 10,
+                # On the device: from the hold reaching hold_ms to the PUBLISH handed to the socket
+                # (flash write included), measured by the firmware's own ticks_ms.
+                "device": {"unit": "ms", **rounded(device)},
+                # End to end: to its arrival at a paho subscriber on the same broker, measured here.
+                "to_subscriber": {"unit": "ms", **rounded(wire)},
                 "target_p99_ms": TARGETS["latency_p99_ms"],
-                "within_target": p["p99"] is not None and p["p99"] <= TARGETS["latency_p99_ms"]}
+                "within_target": device["p99"] is not None and device["p99"] <= TARGETS["latency_p99_ms"]}
     finally:
         btn.stop()
         center.close()
@@ -212,7 +222,9 @@ def main(smoke: bool = False) -> Path:
     path = write("firmware", result, smoke)
     print(f"heap data peak {result['heap']['data_peak_kb']} KB (code {code} B, live peak {free['heap_peak_bytes']} B); "
           f"smallest heap that completes {capped['heap_kb']} KB ({capped['above_code_kb']} KB above code); "
-          f"frozen {size['total_kb']} KB; latency p50 {lat['p50']} ms p99 {lat['p99']} ms "
+          f"frozen {size['total_kb']} KB; press-to-publish on the device p50 {lat['device']['p50']} ms "
+          f"p99 {lat['device']['p99']} ms, to a subscriber p50 {lat['to_subscriber']['p50']} ms "
+          f"p99 {lat['to_subscriber']['p99']} ms "
           f"(load {result['load_avg_1m']['before']}) -> {path}")
     return path
 
