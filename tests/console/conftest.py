@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocols import codec_json, topics
 from tests.support.browser import Chromium
-from tests.support.browser_server import ConsoleServer
+from tests.support.server import FleetServer
 
 AREAS = Path(__file__).resolve().parents[2] / "fleet_server" / "data" / "bandung"
 USERS = {"viewer": "viewer-pw-1", "operator": "operator-pw-1", "dispatcher": "dispatcher-pw-1",
@@ -31,8 +31,8 @@ def chromium():
         c.close()
 
 
-def start_server(tmp_path, broker, env: dict | None = None) -> ConsoleServer:
-    srv = ConsoleServer(tmp_path / "srv", broker, env={"SIAGA_JURISDICTION_FILE": str(AREAS), **(env or {})})
+def start_server(tmp_path, broker, env: dict | None = None) -> FleetServer:
+    srv = FleetServer(tmp_path / "srv", broker, env={"SIAGA_JURISDICTION_FILE": str(AREAS), **(env or {})})
     srv.start()
     try:
         for role, pw in USERS.items():
