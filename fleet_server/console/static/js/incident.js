@@ -172,7 +172,8 @@ async function onSubmit(e) {
 const CLOSING = { false_alarm: "false alarm", prank: "prank", duplicate: "duplicate", resolved: "resolved", cancelled: "cancelled" };
 
 export async function transition(to) {
-  if (!current || !api.can("operator")) return;
+  if (!current || !api.can("operator") || !model.OPEN_STATES.includes(current.state)) return;
+  if (to === "resolved" && current.state !== "onscene") { toast("Resolve once a unit is on scene.", true); return; }
   const id = current.id;
   let reason = null;
   if (CLOSING[to]) {
