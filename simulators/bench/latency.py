@@ -21,6 +21,7 @@ server itself, and the server cannot tell the difference (it reads the device id
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import queue
@@ -58,6 +59,10 @@ LOAD_QOS = 1
 # a round continues each tracker's seq and ts where the previous stopped, so every report of the
 # whole run is plausible for one tracker). This bounds a run at ROUNDS x trackers reports.
 ROUNDS = 20_000
+# Positions the publisher may have in flight or queued in its own client before it skips what it
+# is offered: paho numbers messages with 16-bit ids, so past 65,535 outstanding it reuses ids and
+# PUBACKs no longer match their messages.
+MAX_OUTSTANDING = 20_000
 METRIC_POS = 'siaga_ingest_messages_total{type="pos"}'
 METRIC_QUEUE = "siaga_ingest_queue"
 SLOW_MS = 250  # an alarm slower than this is listed with its press time (the promise is 5 minutes, the target p99 50 ms)
@@ -102,7 +107,7 @@ def load_main(host: str, port: int, password: str, trackers: int, now: float, ma
         if cmd[0] == "end":  # the segment before it has reported; idle until the next command
             cmd = commands.get(timeout=max(0.1, end - time.monotonic()))
             continue
-        t0, sent, nxt = time.monotonic(), 0, None
+        t0, sent, skipped, nxt = time.monotonic(), 0, 0, None
         if cmd[0] == "burst":
             for _ in range(int(cmd[1])):
                 publish_one()
@@ -111,7 +116,10 @@ def load_main(host: str, port: int, password: str, trackers: int, now: float, ma
             rate = float(cmd[1])
             while nxt is None and time.monotonic() < end:
                 due = int((time.monotonic() - t0) * rate)
-                while sent < due:
+                while sent + skipped < due:
+                    if total - acked[0] >= MAX_OUTSTANDING:
+                        skipped += 1  # the path is saturated: offered, not published
+                        continue
                     publish_one()
                     sent += 1
                 try:
@@ -122,8 +130,8 @@ def load_main(host: str, port: int, password: str, trackers: int, now: float, ma
         deadline = time.monotonic() + 120
         while acked[0] < total and time.monotonic() < deadline:
             time.sleep(0.005)
-        print(json.dumps({"sent": sent, "acked": sent - (total - acked[0]), "seconds": round(seconds, 3)}),
-              flush=True)
+        print(json.dumps({"sent": sent, "acked": sent - (total - acked[0]), "skipped": skipped,
+                          "seconds": round(seconds, 3)}), flush=True)
         cmd = nxt or commands.get(timeout=max(0.1, end - time.monotonic()))
     c.disconnect()
     c.loop_stop()
@@ -330,7 +338,7 @@ async def _level(cfg: dict, level: int, ceiling: float, load: LoadPublisher, but
     t0, load0 = time.monotonic(), gauge.positions()
     la = await _alarms(buttons, cfg["alarms"], cfg["gap_s"], cfg["ack_timeout_s"], cfg["level_max_s"])
     t1, load1 = time.monotonic(), gauge.positions()
-    pub = {"sent": 0, "acked": 0, "seconds": 0.0}
+    pub = {"sent": 0, "acked": 0, "skipped": 0, "seconds": 0.0}
     if rate:
         load.send("end")
         pub = await asyncio.to_thread(load.report)
@@ -347,6 +355,7 @@ async def _level(cfg: dict, level: int, ceiling: float, load: LoadPublisher, but
         "achieved_msgs_s": round((load1 - load0) / (t1 - t0), 1),
         "kept_up": bool(rate == 0 or (load1 - load0) / (t1 - t0) >= 0.95 * rate),
         "positions_published": pub["sent"], "positions_puback": pub["acked"],
+        "positions_skipped_publisher_saturated": pub["skipped"],
         # Handed to the publisher's MQTT client but never PUBACKed by the broker (still in the
         # publisher's own queue when it gave up): offered load the machine could not carry, not
         # messages the broker or the server lost.
@@ -369,8 +378,11 @@ async def _level(cfg: dict, level: int, ceiling: float, load: LoadPublisher, but
 
 async def _levels(cfg: dict, broker: Mosquitto, gauge: ServerGauge, load: LoadPublisher, secrets_: dict,
                   ceiling: float) -> list[dict]:
+    # Every press must be a new alarm: a SimButton that folds presses like the firmware (within
+    # active_s of the last alarm) is told not to. (Older SimButtons have no such knob.)
+    no_fold = {"active_s": 0} if "active_s" in inspect.signature(SimButton.__init__).parameters else {}
     buttons = [SimButton(dev, pw, broker.host, broker.port, lat=BASE[0], lon=BASE[1], category="medical",
-                         heartbeat_s=30.0, resend_s=2.0)
+                         heartbeat_s=30.0, resend_s=2.0, **no_fold)
                for dev, pw in secrets_.items() if dev.startswith("btn-")]
     out = []
     try:
@@ -388,15 +400,18 @@ async def _levels(cfg: dict, broker: Mosquitto, gauge: ServerGauge, load: LoadPu
     return out
 
 
-def _plots(levels: list[dict]) -> list[dict]:
+def _plots(levels: list[dict], ceiling: float) -> list[dict]:
     x = [lv["level_pct"] for lv in levels]
     lat = [{"name": p, "x": x, "y": [lv["ack_ms"][p] for lv in levels], "xlabel": "background load (% of ceiling)",
             "ylabel": "alarm→ack ms"} for p in ("p50", "p99", "max")]
-    load = [{"name": name, "x": [lv["offered_msgs_s"] for lv in levels], "y": [lv[key] for lv in levels],
+    offered = [lv["offered_msgs_s"] for lv in levels]
+    load = [{"name": name, "x": offered, "y": [lv[key] for lv in levels],
              "xlabel": "offered position load (msgs/s)", "ylabel": "positions/s"}
-            for name, key in (("offered", "offered_msgs_s"), ("published", "published_msgs_s"),
-                              ("handled by the server", "achieved_msgs_s"))]
-    return [{"title": "alarm → ack latency under position load", "series": lat},
+            for name, key in (("offered", "offered_msgs_s"), ("handled by the server", "achieved_msgs_s"))]
+    load.append({"name": "ceiling C (backlog drain)", "x": offered, "y": [ceiling] * len(levels),
+                 "xlabel": "offered position load (msgs/s)", "ylabel": "positions/s"})
+    # Log scale: p50 is tens of ms, max can be seconds; on a linear axis p50 is a flat line.
+    return [{"title": "alarm → ack latency under position load", "log": True, "series": lat},
             {"title": "position throughput vs offered load (server process)", "series": load}]
 
 
@@ -478,7 +493,7 @@ def main(smoke: bool = False, trackers: int | None = None) -> dict:
         "server_rejections": {k: v for k, v in rejections.items() if k.startswith("siaga_ingest_rejected_total")},
         "run_s": round(time.monotonic() - t_start, 1),
         "phase_s": {k: round(v, 2) for k, v in phases.items()},
-        "plots": _plots(levels),
+        "plots": _plots(levels, ceiling["msgs_s"]),
         "method": ("C = drain rate of N queued QoS 1 pos reports by the fleet server process (ingest bench "
                    "method); then per level a paced QoS 1 publisher process at that share of C while "
                    "SimButtons press one alarm at a time; latency = press -> app-level ack at the button."),
