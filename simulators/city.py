@@ -90,7 +90,8 @@ class CityRun:
         self.stats = Stats()
         self.buttons = {b.id: SimButton(b.id, creds.passwords[b.id], host, port, lat=b.lat_udeg, lon=b.lon_udeg,
                                         category=b.category or next(iter(b.keys.values())),
-                                        heartbeat_s=heartbeat_s, resend_s=resend_s)
+                                        heartbeat_s=heartbeat_s, resend_s=resend_s,
+                                        active_s=600.0 / self.speedup)
                         for b in scenario.buttons}
         self.trackers: dict[str, SimTracker] = {}
         if with_trackers:

@@ -13,10 +13,12 @@ class SimButton(SimDevice):
     kind = "button"
 
     def __init__(self, device_id: str, password: str, host: str, port: int, *, lat: int, lon: int,
-                 category: str = "unknown", resend_s: float = 2.0, **kw):
+                 category: str = "unknown", resend_s: float = 2.0, active_s: float = 600.0, **kw):
         super().__init__(device_id, password, host, port, **kw)
         self.lat, self.lon, self.category = lat, lon, category
         self.resend_s = resend_s
+        self.active_s = active_s   # as the firmware: presses this close to the last alarm fold into it
+        self.folds: dict[tuple[str, str], dict] = {}
         self.outbox: dict[tuple[int, int], dict] = {}
         self.sent_at: dict[tuple[int, int], float] = {}
         self.ack_latency_s: list[float] = []
@@ -26,11 +28,24 @@ class SimButton(SimDevice):
         self._resender: asyncio.Task | None = None
 
     def press(self, category: str | None = None, trig: str = "button", presses: int = 1) -> tuple[int, int]:
-        alarm = dict(self.header("alarm"), ts=self.now(), cat=category or self.category, trig=trig,
-                     presses=presses, lat=self.lat, lon=self.lon, src="fixed", acc=5, age=0)
+        """One deliberate press. Like the firmware (firmware/app/panic_button.py), a press of the same
+        trigger and category within active_s of the last one adds to that alarm: while it is unacked
+        the resent message carries the new press count; once acked the count stays on the device."""
+        cat = category or self.category
+        now = time.monotonic()
+        fold = self.folds.get((trig, cat))
+        if fold is not None and self.active_s > 0 and (fold["key"] in self.outbox or now - fold["last"] < self.active_s):
+            fold["presses"] += presses
+            fold["last"] = now
+            if fold["key"] in self.outbox:
+                self.outbox[fold["key"]]["presses"] = min(fold["presses"], 100000)
+            return fold["key"]
+        alarm = dict(self.header("alarm"), ts=self.now(), cat=cat, trig=trig,
+                     presses=presses, lat=self.lat, lon=self.lon, src="fixed", acc=5, age=None)
         key = (alarm["boot"], alarm["seq"])
+        self.folds[(trig, cat)] = {"key": key, "last": now, "presses": presses}
         self.outbox[key] = alarm
-        self.sent_at[key] = time.monotonic()
+        self.sent_at[key] = now
         self.feedback = "waiting"
         if self.client.is_connected:
             self.publish(alarm)
