@@ -10,7 +10,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocols import codec_json, topics
 from protocols.rejection import Rejection
-from tests.console.conftest import USERS, wait_until
+from tests.console.conftest import USERS, start_server, wait_until
 from tests.support.mqtt import Recorder
 
 
@@ -143,3 +143,24 @@ def test_given_an_acknowledged_sos_when_the_dispatcher_presses_d_and_enter_then_
     p.page.keyboard.press("Enter")
     assert wait_until(amb.orders, timeout=10)
     assert p.errors == []
+
+
+def test_given_a_short_stale_limit_when_a_unit_stops_reporting_then_the_board_and_the_map_grey_it(tmp_path, broker, console):
+    srv = start_server(tmp_path, broker, env={"SIAGA_CONSOLE_STALE_FIX_S": "3"})
+    tracker = None
+    try:
+        tracker = Tracker(srv, broker, "trk-amb-09", "AMB-09", "Ambulans 09", -6914000, 107629000)
+        p = console().login(srv.base_url, "viewer", USERS["viewer"])
+        p.page.wait_for_selector("#map .unit-icon:not(.stale) [data-unit='AMB-09']")
+        p.page.keyboard.press("2")
+        p.page.wait_for_selector("#units-board tr[data-unit='AMB-09'] td:has-text('stale')", timeout=8000)
+        p.page.keyboard.press("1")
+        p.page.wait_for_selector("#map .unit-icon.stale [data-unit='AMB-09']", timeout=5000)
+        # A new fix brings it back.
+        tracker.report(-6914100, 107629100)
+        p.page.wait_for_selector("#map .unit-icon:not(.stale) [data-unit='AMB-09']", timeout=8000)
+        assert p.errors == []
+    finally:
+        if tracker:
+            tracker.close()
+        srv.stop()

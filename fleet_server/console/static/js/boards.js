@@ -5,7 +5,7 @@ import * as model from "./model.js";
 export function initBoards() {
   on("units", renderUnits);
   on("devices", renderDevices);
-  setInterval(() => { if (!document.getElementById("page-units").hidden) renderUnits(); }, 5000);
+  setInterval(() => { if (!document.getElementById("page-units").hidden) renderUnits(); }, 1000);
 }
 
 const UNIT_ORDER = ["available", "dispatched", "enroute", "onscene", "returning", "oos", "unknown"];

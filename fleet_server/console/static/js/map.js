@@ -29,7 +29,7 @@ export function initMap(el, { select }) {
   on("units", drawUnits);
   on("devices", drawDevices);
   drawIncidents(); drawUnits(); drawDevices();
-  setInterval(drawIncidents, 5000);  // incident colour follows its age
+  setInterval(() => { drawIncidents(); drawUnits(); }, 2000);  // colours follow age: waiting incidents, stale fixes
   return map;
 }
 
@@ -139,7 +139,8 @@ function drawUnits() {
     seen.add(u.id);
     const stale = model.unitIsStale(u, state.config.stale_fix_s, t);
     const colour = stale || u.status === "oos" ? "#6b7785" : model.agencyColour(u.agency);
-    const icon = L.divIcon({ className: "unit-icon", iconSize: [30, 30], html: unitSvg(colour, u.heading, stale) });
+    const icon = L.divIcon({ className: `unit-icon${stale ? " stale" : ""}`, iconSize: [30, 30],
+      html: `<div data-unit="${model.escape(u.id)}">${unitSvg(colour, u.heading, stale)}</div>` });
     let m = markers.units.get(u.id);
     if (!m) { m = L.marker([u.lat, u.lon], { icon, keyboard: false }).addTo(layers.units); markers.units.set(u.id, m); }
     else { m.setLatLng([u.lat, u.lon]); m.setIcon(icon); }
