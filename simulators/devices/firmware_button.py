@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from fleet_server.broker.mosquitto import free_port
-from tests.support.mpy import MpyProcess
+from simulators.micropython import MpyProcess
 
 PATTERNS = ("selftest", "idle", "no_connection", "waiting", "received", "dispatched", "near", "closed",
             "config_error")

@@ -22,7 +22,7 @@ from pathlib import Path
 from fleet_server.broker.mosquitto import free_port
 from simulators.devices.firmware_button import FirmwareButton, FirmwareError
 from simulators.gps.replay import GpsPty
-from tests.support.mpy import MpyProcess
+from simulators.micropython import MpyProcess
 
 ENTRY = "from firmware.app.tracker_sim import main; main()"
 CREW_KEYS = ("available", "enroute", "onscene", "returning", "oos")

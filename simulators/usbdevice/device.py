@@ -40,7 +40,7 @@ import tty
 from pathlib import Path
 
 from fleet_server.broker.mosquitto import free_port
-from tests.support.paths import micropython_binary
+from simulators.micropython import micropython_binary
 
 CTRL_C = 0x03
 
