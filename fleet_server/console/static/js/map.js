@@ -71,7 +71,9 @@ function legend() {
     div.style.cssText = "background:rgba(17,22,29,.85);padding:6px 8px;border-radius:4px;font-size:12px;line-height:1.5";
     div.innerHTML = Object.entries(model.AGENCY_NAMES).map(([code, name]) =>
       `<span class="agency" style="background:${model.agencyColour(code)}"></span>${name}`).join("<br>") +
-      `<br><span style="color:#6b7785">■</span> stale fix / offline`;
+      `<br><span style="color:#6b7785">■</span> unit: stale fix / out of service<br>buttons: ` +
+      ["online", "low battery", "tamper", "prank-flagged", "offline"].map((h) =>
+        `<span style="color:${HEALTH_COLOUR[h]}">●</span>&nbsp;${h}`).join(" ");
     return div;
   };
   return c;
