@@ -64,11 +64,14 @@ def create_app(settings: Settings | None = None, server_settings: ServerSettings
         if st.ingest:
             st.ingest.start()
         st.supervisor.start()
+        st.sms = _start_sms_gateway(st.service, settings) if settings.sms_port else None
         event(log, logging.INFO, "fleet server started", db=st.db.dialect,
               epoch=st.ingest.epoch if st.ingest else None)
         try:
             yield
         finally:
+            if st.sms:
+                st.sms.stop()
             st.supervisor.stop()
             if st.ingest:
                 st.ingest.stop()
@@ -113,6 +116,20 @@ def create_app(settings: Settings | None = None, server_settings: ServerSettings
         return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _start_sms_gateway(service, settings):
+    """The center's SMS modem (docs/gsm.md): signed SOS, AML caller locations and citizens' texts
+    enter the same incident service as MQTT alarms; the replay windows survive restarts on disk."""
+    from fleet_server.sms.gateway import JsonReplayStore, SmsGateway
+    from fleet_server.sms.incident_sink import IncidentSink
+
+    sink = IncidentSink(service)
+    gw = SmsGateway(settings.sms_port, sink, sink.key_for, JsonReplayStore(settings.data_dir / "sms_replay.json"),
+                    baudrate=settings.sms_baudrate, reply=settings.sms_reply, sweep_s=settings.sms_sweep_s,
+                    pin=settings.sms_pin or None)
+    event(log, logging.INFO, "SMS gateway starting", port=settings.sms_port)
+    return gw.start()
 
 
 def _start_units(st, settings):

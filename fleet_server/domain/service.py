@@ -219,19 +219,38 @@ class IncidentService:
                received_at: float | None = None) -> int:
         """A non-emergency report (damaged road, broken street light...): its own type and queue,
         lowest priority, never folded with emergencies. Returns the incident id."""
-        at = received_at if received_at is not None else self.clock()
         if category not in classification.AGENCIES:
             raise Refused("bad_category", f"category {category!r} is not one of {', '.join(classification.AGENCIES)}")
+        return self._standalone("report", category, classification.REPORT_PRIORITY, summary, actor, reporter,
+                                lat_udeg, lon_udeg, "none" if lat_udeg is None else "fixed", None, device_id,
+                                received_at, "report_created")
+
+    def caller_location(self, lat_udeg: int | None, lon_udeg: int | None, source: str, acc_m: int | None,
+                        summary: str, actor: str, reporter: str | None = None,
+                        received_at: float | None = None) -> int:
+        """A 112 caller's handset location (AML SMS, ETSI TS 103 625): an emergency in the triage
+        queue (category unknown, priority 2) carrying where the phone is and how sure that is; the
+        operator classifies it. Never folded into a button's incident. Returns the incident id."""
+        if lat_udeg is None:
+            source, acc_m = "none", None
+        return self._standalone("emergency", "unknown", classification.priority("unknown", "button"), summary,
+                                actor, reporter, lat_udeg, lon_udeg, source, acc_m, None, received_at,
+                                "caller_location")
+
+    def _standalone(self, type_: str, category: str, priority: int, summary: str, actor: str,
+                    reporter: str | None, lat_udeg: int | None, lon_udeg: int | None, loc_source: str,
+                    acc_m: int | None, device_id: str | None, received_at: float | None, action: str) -> int:
+        at = received_at if received_at is not None else self.clock()
         agency = classification.agency_for(category)
         station = self._station(lat_udeg, lon_udeg, category)
         with self.db.session() as s:
             inc = incident_repo.create_incident(
-                s, type="report", category=category, agency=agency, priority=classification.REPORT_PRIORITY,
+                s, type=type_, category=category, agency=agency, priority=priority,
                 station_id=station["id"], station_name=station["name"], station_parent=station["parent"],
                 state="new", press_count=0, alarm_count=0, origin_device_id=device_id, lat_udeg=lat_udeg,
-                lon_udeg=lon_udeg, loc_source="none" if lat_udeg is None else "fixed", summary=summary,
+                lon_udeg=lon_udeg, loc_source=loc_source, loc_acc_m=acc_m, summary=summary,
                 reporter=reporter, pressed_at=None, last_pressed_at=at, received_at=at)
-            audit_repo.append(s, at, actor, "report_created", "incident", inc.id, None, "new", category)
+            audit_repo.append(s, at, actor, action, "incident", inc.id, None, "new", category)
             view = incident_view(inc)
         self._emit({"type": "incident", "event": "created", "incident": view})
         return view["id"]

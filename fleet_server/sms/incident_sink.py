@@ -17,6 +17,10 @@ from fleet_server.storage import devices as device_repo
 log = logging.getLogger("siaga.sms.sink")
 
 
+# AML positioning method -> the protocol's location sources (a handset fix is "gps" for any GNSS).
+AML_SOURCE = {"gnss": "gps", "fused": "gps", "wifi": "wifi", "cell": "cell", "none": "none"}
+
+
 class IncidentSink:
     def __init__(self, service: IncidentService, clock: Callable[[], float] = time.time):
         self.service = service
@@ -48,9 +52,11 @@ class IncidentSink:
     def on_aml(self, location: dict, sender: str, sender_masked: str, received_at: int) -> None:
         where = "no position" if not location.get("has_location") else "%s, %s m, %s%%" % (
             location.get("method"), location.get("radius_m"), location.get("confidence_pct"))
-        self.service.report("unknown", "AML location of a 112 caller (%s)" % where, actor="sms:aml",
-                            reporter=sender_masked, lat_udeg=location.get("lat"), lon_udeg=location.get("lon"),
-                            received_at=float(received_at))
+        radius = location.get("radius_m")
+        self.service.caller_location(location.get("lat"), location.get("lon"), AML_SOURCE.get(location.get("method"), "cell"),
+                                     int(radius) if radius is not None else None,
+                                     "AML location of a 112 caller (%s)" % where, actor="sms:aml",
+                                     reporter=sender_masked, received_at=float(received_at))
         event(log, logging.INFO, "AML stored", sender=sender_masked, **aml.log_fields(location))
 
     def on_text_report(self, text: str, sender: str, sender_masked: str, received_at: int) -> str | None:
