@@ -253,8 +253,12 @@ class MqttIngest:
         self.metrics.inc("siaga_ingest_messages_total", type=kind)
 
     def _is_active(self, dev: str) -> bool:
+        # A miss refreshes at most every 2 s (an unknown device cannot make us hammer the database);
+        # a hit is trusted for 30 s. Registrations and deactivations in this process invalidate at
+        # once (_on_service_event); the 30 s bound covers those made by another server process.
         now = time.monotonic()
-        if dev not in self._active and now - self._active_at > 2.0:
+        age = now - self._active_at
+        if (dev not in self._active and age > 2.0) or age > 30.0:
             from fleet_server.storage import devices as device_repo  # noqa: PLC0415 (read-only lookup)
             with self.service.db.read() as s:
                 self._active = device_repo.active_ids(s)
@@ -268,6 +272,9 @@ class MqttIngest:
 
     # ---- feedback ------------------------------------------------------------------------------
     def _on_service_event(self, ev: dict) -> None:
+        if ev.get("type") == "device" and ev.get("event") in ("registered", "updated"):
+            self._active_at = 0.0  # the registry changed: the next message re-reads who is active
+            return
         if ev.get("event") != "transition" or not ev.get("feedback"):
             return
         inc = ev["incident"]

@@ -79,3 +79,37 @@ def test_server_killed_between_commit_and_ack_loses_nothing_and_duplicates_nothi
     finally:
         btn.stop()
         c.server.stop()
+
+
+def test_a_device_registered_a_moment_ago_is_heard_at_once_and_a_deactivated_one_is_not(center, broker):
+    """Identity: the ingest accepts exactly the registered, active devices, and learns of a new
+    registration or a deactivation at once, not at its next cache refresh."""
+    from protocols import codec_json, topics
+    from tests.support.mqtt import Recorder
+
+    sent = []
+    for i in range(2):
+        # Warm the ingest's cache with a known device so a stale cache would be trusted.
+        dev = f"btn-new-{i}"
+        center.register(dev, f"pw-{i}", category="police", lat_udeg=-6921000, lon_udeg=107607000)
+        c = Recorder(broker.host, broker.port, dev, f"pw-{i}", topics=(topics.subscription_down(dev),))
+        alarm = {"v": 1, "t": "alarm", "dev": dev, "boot": 1, "seq": 1, "ts": int(time.time()), "cat": "police",
+                 "trig": "button", "presses": 1, "lat": -6921000, "lon": 107607000, "src": "fixed", "acc": 5,
+                 "age": None}
+        c.publish(topics.up(dev, "alarm"), codec_json.encode(alarm))
+        acks = c.wait_for(lambda m: m.topic.endswith("/down/ack"), timeout=5)
+        sent.append((dev, c, acks))
+    for dev, c, acks in sent:
+        assert len(acks) == 1, f"{dev}: its first alarm must be acked without a resend"
+    dev, c, _ = sent[0]
+    r = center.server.api("PATCH", f"/devices/{dev}", json={"active": False})
+    assert r.status_code == 200, r.text
+    alarm = {"v": 1, "t": "alarm", "dev": dev, "boot": 1, "seq": 2, "ts": int(time.time()), "cat": "police",
+             "trig": "button", "presses": 1, "lat": -6921000, "lon": 107607000, "src": "fixed", "acc": 5, "age": None}
+    c.publish(topics.up(dev, "alarm"), codec_json.encode(alarm))
+    time.sleep(2)
+    assert len(c.matching(lambda m: m.topic.endswith("/down/ack"))) == 1, "a deactivated device is not heard"
+    metrics = __import__("httpx").get(center.server.base_url + "/metrics").text
+    assert "unknown_device" in metrics
+    for _, c, _ in sent:
+        c.close()
