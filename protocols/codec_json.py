@@ -113,6 +113,9 @@ def decode(payload, topic=None):
     device and type are the payload's: a device speaks only for itself."""
     try:
         return _decode(payload, topic)
+    except MemoryError:
+        # A starved heap is not a bad message: reporting it as one would drop a valid ack for good.
+        raise
     except Exception as e:  # a decoder bug must still come out as a reason, never a crash
         return Rejection(BAD_VALUE, "undecodable message (%s)" % type(e).__name__)
 
@@ -140,6 +143,8 @@ def _decode(payload, topic):
         return Rejection(NOT_OBJECT, "payload is not a JSON object")
     try:
         msg = strictjson.loads(stripped)
+    except MemoryError:
+        raise
     except Exception:
         return Rejection(NOT_JSON, "payload is not valid JSON")
     msg = validate(msg)

@@ -88,6 +88,8 @@ def decode_alarm(text, key_for, window_for=None, now=None):
     seconds) bounds the alarm's own timestamp. Never raises."""
     try:
         return _decode(text, key_for, window_for, now)
+    except MemoryError:
+        raise  # the device's heap, not the SMS, is at fault
     except Exception as e:
         return Rejection(BAD_FORMAT, "undecodable SMS (%s)" % type(e).__name__)
 
