@@ -88,3 +88,8 @@ def test_a_running_broker_can_be_attached_and_given_a_new_account(broker):
         dev.disconnect()
     finally:
         rec.close()
+
+
+def test_the_recorder_says_when_the_broker_refuses_it(broker):
+    with pytest.raises(ConnectionRefusedError):
+        Recorder(broker.host, broker.port, OBSERVER_USER, "wrong-password")

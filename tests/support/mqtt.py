@@ -17,14 +17,23 @@ class Recorder:
         self.client.username_pw_set(username, password)
         self._topics = topics
         self._connected = threading.Event()
+        self.refused = None
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(10):
+            self.close()
             raise RuntimeError("recorder could not connect")
+        if self.refused is not None:
+            self.close()
+            raise ConnectionRefusedError(f"broker refused {username}: {self.refused}")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            self.refused = reason_code   # e.g. "Not authorized": the caller learns it, not a silent timeout
+            self._connected.set()
+            return
         for t in self._topics:
             client.subscribe(t, qos=1)
         time.sleep(0.05)
