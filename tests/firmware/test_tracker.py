@@ -4,6 +4,7 @@ wire (tests.support.firmware_center.CenterStandIn)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -205,22 +206,42 @@ def test_given_each_crew_key_and_the_ignition_then_crew_messages_follow_in_order
 
 class PersistentInbox:
     """The fleet server's ingest as it runs in production: a persistent MQTT session (clean
-    session off, QoS 1), so what devices send while it is reconnecting waits at the broker."""
+    session off, QoS 1), so what devices send while it is reconnecting waits at the broker and
+    reaches it only once it is back (`sessions` records the broker's session-present flag)."""
 
     def __init__(self, host: str, port: int):
         self.messages: list[tuple[str, dict]] = []
+        self.sessions: list[bool] = []
+        self._cond = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="center-inbox", clean_session=False)
         self.client.username_pw_set(SERVER_USER, SERVER_PASS)
         self.client.reconnect_delay_set(0.1, 1)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topics.subscription_up("+"), qos=1)
+        self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect(host, port, keepalive=5)
         self.client.loop_start()
 
+    def _on_connect(self, client, userdata, flags, rc, props):
+        self.sessions.append(bool(flags.session_present))
+        client.subscribe(topics.subscription_up("+"), qos=1)
+
     def _on_message(self, client, userdata, msg):
         d = codec_json.decode(msg.payload, msg.topic)
         assert not isinstance(d, Rejection), d
-        self.messages.append((msg.topic.rsplit("/", 1)[-1], d))
+        with self._cond:
+            self.messages.append((msg.topic.rsplit("/", 1)[-1], d))
+            self._cond.notify_all()
+
+    def wait_for(self, wanted: set[tuple[str, int]], timeout: float) -> dict[tuple[str, int], dict]:
+        """Wait (bounded) until every (type, seq) in `wanted` has arrived; returns all by (type, seq)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = {(k, d["seq"]): d for k, d in self.messages}
+                left = deadline - time.monotonic()
+                if wanted <= set(got) or left <= 0:
+                    return got
+                self._cond.wait(left)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -307,7 +328,12 @@ def test_given_positions_and_crew_status_waiting_on_flash_when_the_power_is_cut_
         while set(waiting) & set(trk.backlog()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not set(waiting) & set(trk.backlog()), trk.output()[-1500:]
-        got = {(k, d["seq"]): d for k, d in inbox.messages}
+        # Off the tracker's flash means PUBACKed by the broker, not yet at the center: the broker
+        # holds them in the center's persistent session until its client is back from the outage
+        # (paho's reconnect backoff, often after the tracker has drained).
+        wanted = {(name.split("-")[2], int(name.split("-")[1])) for name in waiting}
+        got = inbox.wait_for(wanted, timeout=10)
+        assert inbox.sessions[-1] is True, "the broker kept the center's session across its restart"
         for name in waiting:
             lane, seq, kind = name.split("-")
             assert (kind, int(seq)) in got, f"{name} was not delivered after the power cut"
