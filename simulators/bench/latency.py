@@ -26,7 +26,6 @@ import json
 import os
 import queue
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -75,7 +74,7 @@ def load_main(host: str, port: int, password: str, trackers: int, now: float, ma
       `burst N`  publish N reports as fast as possible, wait for every PUBACK, report;
       `rate R`   publish R reports a second until the next line, then wait for the PUBACKs, report;
       `end`      nothing (ends a `rate` segment without starting another).
-    Each report is one JSON line {"sent", "acked", "seconds"}. Stops at EOF or after max_s."""
+    Each report is one JSON line {"sent", "acked", "skipped", "seconds"}. Stops at EOF or after max_s."""
     commands: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [commands.put(line.split()) for line in sys.stdin] + [commands.put(["eof"])],
                      daemon=True).start()
@@ -110,6 +109,8 @@ def load_main(host: str, port: int, password: str, trackers: int, now: float, ma
         t0, sent, skipped, nxt = time.monotonic(), 0, 0, None
         if cmd[0] == "burst":
             for _ in range(int(cmd[1])):
+                while total - acked[0] >= MAX_OUTSTANDING and time.monotonic() < end:
+                    time.sleep(0.005)  # a burst waits for the broker instead of skipping
                 publish_one()
                 sent += 1
         else:
