@@ -244,3 +244,13 @@ def test_given_a_batch_with_an_unknown_device_then_only_that_alarm_is_refused_an
         assert s.execute(text("SELECT count(*) FROM alarms")).scalar() == 2
         created = [e for e in audit_repo.listing(s, entity="incident") if e.action == "incident_created"]
     assert sorted(int(e.entity_id) for e in created) == sorted([out[0].incident_id, out[2].incident_id])
+
+
+def test_given_many_chatty_devices_when_touched_in_bulk_then_last_seen_only_moves_forward(service, db):
+    devs = [_button(service) for _ in range(50)]
+    service.touch_devices({d: T0 + 100 for d in devs})
+    service.touch_devices({d: (T0 + 50 if i % 2 else T0 + 200) for i, d in enumerate(devs)})
+    from fleet_server.storage import devices as device_repo
+    with db.read() as s:
+        seen = {d: device_repo.get(s, d).last_seen for d in devs}
+    assert all(seen[d] == (T0 + 100 if i % 2 else T0 + 200) for i, d in enumerate(devs))
