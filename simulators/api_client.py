@@ -32,6 +32,10 @@ class FleetApi:
     def update_device(self, device_id: str, **fields) -> dict:
         return self._check(self.http.patch(f"/devices/{device_id}", json=fields))
 
+    def register_unit(self, **fields) -> dict:
+        """A unit (callsign, agency, type, home station, bound tracker): POST /units."""
+        return self._check(self.http.post("/units", json=fields))
+
     def device(self, device_id: str) -> dict:
         return self._check(self.http.get(f"/devices/{device_id}"))
 

@@ -262,11 +262,8 @@ def drain_rate(samples: list[tuple[float, float, float]], n: float) -> dict:
 
 # ---- the run ------------------------------------------------------------------------------------
 def _register_unit(api: FleetApi, unit: dict) -> None:
-    # POST /units: the server's units module only tracks a tracker that is bound to a unit.
-    # (FleetApi has no method for it yet; its authenticated client is used as is.)
-    r = api.http.post("/units", json=unit)
-    if r.status_code >= 400:
-        raise RuntimeError(f"registering unit {unit['id']}: {r.status_code} {r.text[:300]}")
+    # The server's units module only tracks a tracker that is bound to a unit.
+    api.register_unit(**unit)
 
 
 def _provision(api: FleetApi, broker: Mosquitto, trackers: int, buttons: int) -> dict[str, str]:
