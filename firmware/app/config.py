@@ -11,7 +11,10 @@ OVERRIDES_FILE = "overrides.json"
 
 # name: (default or REQUIRED, kind, low, high)
 REQUIRED = object()
+APPS = ("button", "tracker")                  # firmware/main.py runs the one config.json names
+LINKS = ("ip", "gsm")                         # ip: the port's own network (Wi-Fi, loopback); gsm: the modem's data
 SCHEMA = {
+    "app": ("button", "app", 0, 0),
     "dev": (REQUIRED, "id", 0, 0),
     "password": (REQUIRED, "str", 1, 128),
     "user": (None, "str", 1, 64),              # defaults to dev (the broker ACL keys on it)
@@ -27,6 +30,11 @@ SCHEMA = {
     "keys": (None, "keys", 0, 0),             # {"sos": "medical"} or {"sos_police": "police", ...}
     "wifi_ssid": (None, "str", 1, 32),        # read by the esp32/rp2 ports
     "wifi_password": (None, "str", 0, 64),
+    "link": ("ip", "link", 0, 0),             # read by the port: which network carries MQTT
+    "apn": ("internet", "str", 1, 64),        # the SIM's data APN (link gsm)
+    "sms_after_s": (None, "int", 1, 86400),   # an alarm not acked this long goes once by SMS; None: never
+    "center_number": (None, "str", 3, 20),    # the 112 center's SMS number (E.164)
+    "sms_key": (None, "hex", 16, 64),         # the device's SMS signing key, hex (16..64 bytes)
     "tamper_category": ("police", "cat", 0, 0),
     "hold_ms": (1500, "int", 0, 60000),
     "debounce_ms": (30, "int", 0, 1000),
@@ -64,6 +72,18 @@ def _check(name, kind, lo, hi, v):
     elif kind == "cat":
         if v not in CATEGORIES:
             return "%s must be one of %s" % (name, ", ".join(CATEGORIES))
+    elif kind == "app":
+        if v not in APPS:
+            return "%s must be one of %s" % (name, ", ".join(APPS))
+    elif kind == "link":
+        if v not in LINKS:
+            return "%s must be one of %s" % (name, ", ".join(LINKS))
+    elif kind == "hex":
+        if type(v) is not str or len(v) % 2 or len(v) < 2 * lo or len(v) > 2 * hi:
+            return "%s must be %d..%d bytes as hex digits" % (name, lo, hi)
+        for ch in v:
+            if ch not in "0123456789abcdefABCDEF":
+                return "%s must be %d..%d bytes as hex digits" % (name, lo, hi)
     elif kind == "keys":
         if v is None:
             return None
@@ -111,6 +131,11 @@ def parse(text, overrides_text=None):
         cfg["user"] = cfg["dev"]
     if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
         return None, "config.json: backoff_max_ms is below backoff_min_ms"
+    if cfg["app"] != "button":
+        return None, "config.json: app is %s, but this is the button's firmware" % cfg["app"]
+    if cfg["sms_after_s"] is not None and (cfg["center_number"] is None or cfg["sms_key"] is None):
+        # Half an SMS setup would let the technician believe the fallback is armed.
+        return None, "config.json: sms_after_s needs center_number and sms_key"
     return cfg, None
 
 
@@ -122,6 +147,21 @@ def key_category(cfg, name):
     if name.startswith("sos_") and name[4:] in CATEGORIES:
         return name[4:]
     return cfg["category"]
+
+
+def provisioned(flash):
+    """config.json as a plain dict, for what is read before an app runs (firmware/main.py: the
+    app; the ports: link, apn, wifi_*). {} when it is missing or bad: the app's parser reports why,
+    and the port must still come up to show it."""
+    try:
+        raw = json.loads(flash.read(CONFIG_FILE) or b"{}")
+    except Exception:
+        return {}
+    return raw if type(raw) is dict else {}
+
+
+def wants_modem(raw):
+    return raw.get("link") == "gsm" or raw.get("sms_after_s") is not None
 
 
 def load(flash):

@@ -21,6 +21,11 @@ RECENT_COMMANDS = 8    # QoS 1 may redeliver a command; its id is answered, not 
 FAILED_STEPS_BEFORE_RESET = 20
 
 
+def _unhex(text):
+    # binascii is optional on small builds; the config parser has checked the digits already
+    return bytes(int(text[i:i + 2], 16) for i in range(0, len(text), 2))
+
+
 class Reboot(Exception):
     """Raised by a port's reset() where a process cannot reset itself (the sim); main restarts."""
 
@@ -43,9 +48,11 @@ class PanicButton:
         self.tamper_open = False
         self.reboot_at = None
         self.failed_steps = 0
-        self.stats = {"alarms": 0, "sent": 0, "acks": 0, "bad_input": 0}
+        self.stats = {"alarms": 0, "sent": 0, "acks": 0, "bad_input": 0, "sms": 0}
         self.timing = None       # ticks when the last hold reached hold_ms, until its alarm left
         self.latencies = []      # press-to-publish, ms: hold reached -> bytes handed to the socket
+        self.sms = None          # SmsUplink when config.json arms SOS by SMS (sms_after_s)
+        self.sms_due = {}        # outbox key -> ticks when it goes by SMS if still not acked
 
     # ---- boot ---------------------------------------------------------------------------------
     def start(self):
@@ -83,6 +90,13 @@ class PanicButton:
             if ca is None:
                 log("warn", "tls_unverified", effect="the broker's certificate is not checked; provision ca_file")
             self.b.net.ca = ca
+        if c["sms_after_s"] is not None:
+            if getattr(self.b, "modem", None) is None:
+                self.cfg_error = "sms_after_s is set but this board has no modem"
+                log("error", "config_bad", why=self.cfg_error, effect="showing config_error; not connecting")
+                return
+            from firmware.app.modem_sos import SmsUplink
+            self.sms = SmsUplink(self.b.modem, c["center_number"], _unhex(c["sms_key"]), log=log)
         will = self._status("offline")
         self.link = MqttLink(self.b.net, {
             "client_id": dev, "user": c["user"], "password": c["password"], "host": c["host"],
@@ -95,6 +109,7 @@ class PanicButton:
         now = time.ticks_ms()
         for key in self.outbox.pending():
             self.due[key] = now
+            self._arm_sms(key, now)   # an alarm from before a reboot still deserves its fallback
         self.next_health = time.ticks_add(now, c["heartbeat_s"] * 1000)
         log("info", "boot", dev=dev, boot=self.boot, fw=FW, port=self.b.name, pending=len(self.outbox),
             site=c["site"])
@@ -127,6 +142,7 @@ class PanicButton:
             if self.timing is not None:
                 self._note_latency()
             self._resend(now)
+            self._sms_fallback(now)
             self._heartbeat(now)
             self._show(now)
             self.fb.tick()
@@ -214,6 +230,7 @@ class PanicButton:
         self.current = {"key": key, "acked": False, "state": "waiting", "inc": None, "at": now}
         self.stats["alarms"] += 1
         log("info", "alarm_raised", boot=self.boot, seq=seq, trig=trig, cat=cat)
+        self._arm_sms(key, now)
         self._resend(now)
         if since is not None and self.link.is_up():
             self.timing = since
@@ -265,6 +282,38 @@ class PanicButton:
                     budget -= 1
             if self.resend_at is None or time.ticks_diff(due, self.resend_at) < 0:
                 self.resend_at = due
+
+    # ---- SOS by SMS ---------------------------------------------------------------------------
+    def _arm_sms(self, key, now):
+        if self.sms is not None:
+            self.sms_due[key] = time.ticks_add(now, self.cfg["sms_after_s"] * 1000)
+
+    def _sms_fallback(self, now):
+        """An alarm MQTT could not get acked within sms_after_s goes once as the signed SMS. It
+        stays in the outbox and keeps going over MQTT until the server's ack: the server dedupes
+        the two copies by (dev, boot, seq). One SMS per step at most: a send blocks the loop for
+        the modem's AT exchange (seconds), and the keys must be sampled between sends."""
+        if not self.sms_due:
+            return
+        for key in self.sms_due:
+            if key not in self.outbox.records:
+                del self.sms_due[key]          # acked over MQTT in time: no SMS
+                return
+            if time.ticks_diff(now, self.sms_due[key]) < 0:
+                continue
+            msg = self.outbox.message(key)
+            if msg is None:
+                del self.sms_due[key]
+                return
+            log("info", "sos_sms_due", boot=key[0], seq=key[1], after_s=self.cfg["sms_after_s"],
+                mqtt="up" if self.link.is_up() else "down")
+            if self.sms.send_alarm(msg) is not None:
+                del self.sms_due[key]          # once per alarm
+                self.stats["sms"] += 1
+            else:
+                # No network for SMS either: the modem's own retries are spent; try again later.
+                self.sms_due[key] = time.ticks_add(time.ticks_ms(), self.cfg["resend_s"] * 1000)
+            return
 
     def _heartbeat(self, now):
         if time.ticks_diff(now, self.next_health) >= 0:
@@ -330,6 +379,7 @@ class PanicButton:
             log("info", "ack_unknown", boot=key[0], seq=key[1], effect="nothing pending under it; ignored")
             return
         self.due.pop(key, None)
+        self.sms_due.pop(key, None)
         self.stats["acks"] += 1
         now = time.ticks_ms()
         for fk in self.folds:
@@ -440,3 +490,26 @@ class PanicButton:
         if len(self.outbox):
             return self.fb.show("waiting")
         return self.fb.show("idle")
+
+
+def run(board):
+    """Run the button for ever on a board, restarting after a commanded reboot (sim) or a failure
+    outside the loop's own guard (e.g. flash unreadable), waiting longer each time rather than
+    spinning: a crash loop would flood the log and the broker."""
+    failures = 0
+    while True:
+        app = PanicButton(board)
+        board.app = app
+        try:
+            app.start()
+            app.run()
+        except Reboot:
+            failures = 0
+            log("info", "soft_reboot")
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            failures += 1
+            log("error", "app_failed", error=repr(e)[:120], restart_in_s=min(60, 2 ** failures))
+            sys.print_exception(e)
+            time.sleep(min(60, 2 ** failures))

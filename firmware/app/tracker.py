@@ -2,7 +2,7 @@
 # dispatch orders with an accept key; a crew SOS key; the ignition input. One step() does a
 # bounded amount of work and never blocks, like the panic button's loop.
 #
-# The board (a port builds it; see firmware/app/tracker_sim.py for the simulation one):
+# The board (a port builds it: board("tracker") in firmware/ports/sim.py, esp32.py):
 #   board.gps       UART-like: read(n) -> bytes available now (at most n) or None, never blocks
 #   board.keys      {name: input}: "sos", "accept", and any of the crew statuses
 #                   "available", "enroute", "onscene", "returning", "oos"; value() -> 1 pressed

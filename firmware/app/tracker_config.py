@@ -5,12 +5,17 @@ import json
 from firmware.app.config import REQUIRED, _check, save_overrides, CONFIG_FILE, OVERRIDES_FILE  # noqa: F401
 
 SCHEMA = {
+    "app": ("tracker", "app", 0, 0),           # firmware/main.py runs the tracker when this says so
     "dev": (REQUIRED, "id", 0, 0),
     "password": (REQUIRED, "str", 1, 128),
     "user": (None, "str", 1, 64),
     "host": (REQUIRED, "str", 1, 253),
     "port": (1883, "int", 1, 65535),
     "tls": (False, "bool", 0, 0),
+    "wifi_ssid": (None, "str", 1, 32),         # read by the esp32 port (link ip)
+    "wifi_password": (None, "str", 0, 64),
+    "link": ("ip", "link", 0, 0),              # read by the port: ip (Wi-Fi, loopback) or gsm (the modem)
+    "apn": ("internet", "str", 1, 64),
     "category": ("medical", "cat", 0, 0),      # the unit's agency: the category of a crew SOS
     "report_s": (10, "int", 1, 86400),         # moving: a position at least this often
     "turn_deg": (30, "int", 1, 180),           # moving: report a turn sharper than this at once
@@ -73,6 +78,8 @@ def parse(text, overrides_text=None):
         cfg["user"] = cfg["dev"]
     if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
         return None, "config.json: backoff_max_ms is below backoff_min_ms"
+    if cfg["app"] != "tracker":
+        return None, "config.json: app is %s, but this is the tracker's firmware" % cfg["app"]
     return cfg, None
 
 

@@ -14,5 +14,7 @@
 #   board.reset()                       reboot the device (never returns on hardware)
 #   board.name                          port name, logged at boot
 #   board.on_pattern(name)              optional: told the feedback pattern now shown (sim reads it)
+#   board.modem     firmware.app.modem.Modem or None: opened by the port when config.json wants it
+#                   ("link": "gsm" makes board.net a GsmNet over it; SOS by SMS sends through it)
 #
 # Only firmware/ports/*.py import machine, network or termios.

@@ -1,8 +1,9 @@
-# ESP32 port (ESP32-WROOM-32E button board). Pins come from firmware/boards/esp32_button.py, which
-# hardware/schematics/boardgen.py generates from the board's pin map; DEFAULT_PINS is the fallback
-# documented in docs/firmware.md for a flash image built without the boards package.
+# ESP32 port (ESP32-WROOM-32E button and tracker boards). Pins come from
+# firmware/boards/esp32_button.py or esp32_tracker.py, which hardware/schematics/boardgen.py
+# generates from the boards' pin maps; DefaultPins is the button's fallback documented in
+# docs/firmware.md for a flash image built without the boards package (a tracker needs its file).
 import machine
-from firmware.ports.mcu import McuBoard
+from firmware.ports.mcu import McuBoard, McuTrackerBoard, flash  # noqa: F401 (flash: firmware/main.py)
 
 
 class DefaultPins:
@@ -20,7 +21,10 @@ def _read_uv_for(spec):
     return adc.read_uv  # factory-calibrated microvolts at the pin
 
 
-def board():
+def board(app="button"):
+    if app == "tracker":
+        from firmware.boards import esp32_tracker as pins
+        return McuTrackerBoard("esp32", pins, _read_uv_for)
     try:
         from firmware.boards import esp32_button as pins
     except ImportError:

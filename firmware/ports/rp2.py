@@ -1,7 +1,7 @@
 # Raspberry Pi Pico W port. Pins come from firmware/boards/picow_button.py (generated from
 # hardware/schematics/picow_button); DEFAULT_PINS is the documented fallback.
 import machine
-from firmware.ports.mcu import McuBoard
+from firmware.ports.mcu import McuBoard, flash  # noqa: F401 (flash: firmware/main.py)
 
 VREF_UV = 3300000   # the Pico's ADC reference is the 3V3 rail
 
@@ -20,7 +20,9 @@ def _read_uv_for(spec):
     return lambda: adc.read_u16() * VREF_UV // 65535
 
 
-def board():
+def board(app="button"):
+    if app != "button":
+        raise ValueError("the rp2 port has a button board only, not a %s" % app)
     try:
         from firmware.boards import picow_button as pins
     except ImportError:

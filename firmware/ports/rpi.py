@@ -127,7 +127,7 @@ class RpiBoard:
         self.buzzer = line("buzzer", True)
         self.battery = None   # mains-powered with a UPS HAT; its fuel gauge is not read yet
         self.clock = Clock()
-        self.flash = FlashDir(os.getenv("SIAGA_FLASH") or "/var/lib/siaga")
+        self.flash = flash()
         self.net = TcpNet()
         self.watchdog = Watchdog(os.getenv("SIAGA_WATCHDOG"))
         self.app = None
@@ -138,5 +138,11 @@ class RpiBoard:
         raise Reboot()
 
 
-def board():
+def flash():
+    return FlashDir(os.getenv("SIAGA_FLASH") or "/var/lib/siaga")
+
+
+def board(app="button"):
+    if app != "button":
+        raise ValueError("the rpi port has a button board only, not a %s" % app)
     return RpiBoard()

@@ -1,10 +1,16 @@
 # Simulation port: the real firmware under the MicroPython unix binary, for tests and simulators.
+#   SIAGA_APP      "button" (default) or "tracker"; overrides config.json's "app" (firmware/main.py)
 #   SIAGA_FLASH    directory that plays the device's flash (config.json, counters, outbox)
 #   SIAGA_CONTROL  127.0.0.1:<port> of the control channel (loopback TCP, one line per request)
-#   SIAGA_KEYS     comma-separated key names (default "sos"); SIAGA_TAMPER=0 for no tamper switch
+#   SIAGA_KEYS     comma-separated key names (default "sos"; the tracker's crew keys for a tracker);
+#                  SIAGA_TAMPER=0 for no tamper switch
+#   SIAGA_MODEM    the simulated modem's pty (simulators.modem): with config.json "link": "gsm" the
+#                  board's network is GsmNet over it, and the SOS-by-SMS fallback sends through it
+#   SIAGA_GPS      the tracker's GPS UART: a pty fed by simulators.gps; SIAGA_IGNITION=1 engine on
 #   SIAGA_HEAP_SAMPLE_MS  if set, collect garbage and sample the live heap that often (benchmark)
 # Control requests (reply: one JSON line):
 #   press <key> | release <key> | tamper 0|1 | batt <mV> | net 0|1 | state
+#   tracker only: ign 0|1 (the ignition) | gps <path> (plug the GPS UART into another pty; "-" unplugs)
 import gc
 import json
 import os
@@ -13,7 +19,12 @@ import socket
 import time
 from firmware.hal.flash import FlashDir
 from firmware.hal.tcp import TcpNet
+from firmware.app.log import log
 from firmware.app.panic_button import Reboot
+from firmware.app.config import provisioned, wants_modem
+
+GSM_CHECK_MS = 500          # the simulated network changes on a test's command, not over minutes
+TRACKER_KEYS = ("sos", "accept", "available", "enroute", "onscene", "returning", "oos")
 
 
 class Level:
@@ -136,6 +147,108 @@ class SimNet(TcpNet):
         c.close()
 
 
+class GsmSimNet(SimNet):
+    """The sim board's network carried by the modem (GsmNet): MQTT goes through AT+CIPSEND on the
+    simulated SIM800's pty; the control channel (key presses from a test) is still served while
+    the loop waits."""
+
+    def __init__(self, board, control, data):
+        SimNet.__init__(self, board, control)
+        self.data = data
+
+    def up(self):
+        return self.link_up and self.data.up()
+
+    def open(self, host, port):
+        return self.data.open(host, port)
+
+    def writable(self, sock):
+        return self.data.writable(sock)
+
+    def secure(self, sock, host):
+        return self.data.secure(sock, host)
+
+    def rssi(self):
+        return self.data.rssi()
+
+    def wait(self, ms, sock=None):
+        SimNet.wait(self, min(5, ms), None)
+        self.data.wait(max(0, ms - 5), sock)
+
+
+class PtyUart:
+    """machine.UART's any/read/write on a pty (the GPS's or the modem's). read(n) returns what is
+    there now (at most n bytes) or None and never blocks. The line needs no termios here: the
+    pty's other end (simulators.gps, simulators.modem) set it raw; on a device the port's UART
+    driver owns the line settings. A pty that goes away (simulator stopped) is reopened on a later
+    read."""
+
+    def __init__(self, path, writable=False):
+        self.path = path
+        self.mode = "r+b" if writable else "rb"
+        self.f = None
+        self.poll = None
+        self.errors = 0
+
+    def plug(self, path):
+        self.close()
+        self.path = path
+
+    def close(self):
+        if self.f is not None:
+            try:
+                self.f.close()
+            except OSError:
+                pass
+        self.f = None
+        self.poll = None
+
+    def _open(self):
+        if self.f is None and self.path:
+            try:
+                self.f = open(self.path, self.mode)
+            except OSError:
+                self.errors += 1
+                return False
+            self.poll = select.poll()
+            self.poll.register(self.f, select.POLLIN)
+        return self.f is not None
+
+    def any(self):
+        try:
+            return 1 if self._open() and self.poll.poll(0) else 0
+        except OSError:
+            self.errors += 1
+            self.close()
+            return 0
+
+    def read(self, n=256):
+        if not self._open():
+            return None
+        out = b""
+        try:
+            # read(k) waits for all k bytes, so take single bytes while the poll says more are there
+            while len(out) < n and self.poll.poll(0):
+                b = self.f.read(1)
+                if not b:
+                    break
+                out += b
+        except OSError:
+            self.errors += 1
+            self.close()
+        return out or None
+
+    def write(self, data):
+        if not self._open():
+            return 0
+        try:
+            return self.f.write(data)
+        except OSError:
+            self.errors += 1
+            self.close()
+            return 0
+
+
 class SimBoard:
     name = "sim"
 
@@ -153,9 +266,26 @@ class SimBoard:
         self.clock = Clock()
         self.flash = FlashDir(flash)
         self.watchdog = Watchdog()
-        self.net = SimNet(self, control)
+        raw = provisioned(self.flash)
+        self.modem = self._modem(raw)
+        if raw.get("link") == "gsm" and self.modem is not None:
+            from firmware.ports import gsm
+            self.net = GsmSimNet(self, control, gsm.data_link(raw, self.modem, GSM_CHECK_MS))
+        else:
+            self.net = SimNet(self, control)
         self.pattern = None
         self.app = None
+
+    def _modem(self, raw):
+        if not wants_modem(raw):
+            return None
+        path = os.getenv("SIAGA_MODEM")
+        if not path:
+            log("error", "modem_missing", why="config.json wants the modem and SIAGA_MODEM names no pty",
+                effect="no GSM link, no SOS by SMS")
+            return None
+        from firmware.ports import gsm
+        return gsm.open_modem(PtyUart(path, writable=True))
 
     def on_pattern(self, name):
         self.pattern = name
@@ -199,5 +329,45 @@ class SimBoard:
         }
 
 
-def board():
-    return SimBoard()
+class TrackerSimBoard(SimBoard):
+    """SimBoard plus what a tracker has: a GPS UART on a pty, the crew keys, the ignition, one
+    LED and a buzzer (firmware/app/tracker.py lists what it reads)."""
+
+    def __init__(self):
+        SimBoard.__init__(self)
+        names = os.getenv("SIAGA_KEYS")
+        self.keys = {}
+        for n in (names.split(",") if names else TRACKER_KEYS):
+            self.keys[n] = Level()
+        self.tamper = None
+        self.leds = {"led": Level()}
+        self.ignition = Level(1 if os.getenv("SIAGA_IGNITION") == "1" else 0)
+        self.gps = PtyUart(os.getenv("SIAGA_GPS") or "")
+
+    def control(self, line):
+        words = line.split()
+        op = words[0] if words else ""
+        arg = words[1] if len(words) > 1 else ""
+        if op == "ign":
+            self.ignition.value(arg == "1")
+            return self.state()
+        if op == "gps":
+            self.gps.plug("" if arg == "-" else arg)
+            return self.state()
+        return SimBoard.control(self, line)
+
+    def state(self):
+        app = self.app
+        st = app.state() if app is not None else {}
+        st["feeds"] = self.watchdog.feeds
+        st["gps_errors"] = self.gps.errors
+        st["heap"] = self.net.heap_sample()
+        return st
+
+
+def flash():
+    return FlashDir(os.getenv("SIAGA_FLASH") or "flash")
+
+
+def board(app="button"):
+    return TrackerSimBoard() if app == "tracker" else SimBoard()

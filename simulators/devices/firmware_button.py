@@ -6,6 +6,9 @@
     assert btn.wait_feedback("received")
     btn.stop()
 
+A button on GSM: `modem=` the pty of a simulators.modem.SimModem, plus its config.json settings
+(`link="gsm"`, and for SOS by SMS `sms_after_s=`, `center_number=`, `sms_key=` hex).
+
 The flash directory (workdir/flash) survives stop()/kill()/restart(), like a device's flash. Every
 call is bounded in time; stop() always ends the process (SIGTERM, then SIGKILL).
 """
@@ -35,8 +38,9 @@ class FirmwareButton:
                  category: str = "medical", site: str = "Taman Lansia", lat: int = -6902000,
                  lon: int = 107622000, hold_ms: int = 1500, heartbeat_s: int = 60, resend_s: int = 2,
                  keys: dict | None = None, tamper: bool = True, heap_kb: int | None = None,
-                 heap_sample_ms: int = 0, config_text: str | None = None, **cfg):
+                 heap_sample_ms: int = 0, config_text: str | None = None, modem: str | None = None, **cfg):
         self.workdir = Path(workdir)
+        self.modem = modem
         self.flash = self.workdir / "flash"
         self.device_id = device_id
         self.hold_ms = hold_ms
@@ -67,6 +71,8 @@ class FirmwareButton:
                "SIAGA_CONTROL": f"127.0.0.1:{self.control_port}", "SIAGA_KEYS": ",".join(self.keys),
                "SIAGA_TAMPER": "1" if self.tamper_present else "0",
                "SIAGA_HEAP_SAMPLE_MS": str(self.heap_sample_ms)}
+        if self.modem:
+            env["SIAGA_MODEM"] = self.modem
         argv = (["-X", f"heapsize={self.heap_kb}K"] if self.heap_kb else []) + ["-c", ENTRY]
         self.proc = MpyProcess(argv, cwd=self.workdir, env=env, log=self.workdir / "firmware.log").start()
         deadline = time.monotonic() + timeout

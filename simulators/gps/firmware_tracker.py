@@ -24,7 +24,10 @@ from simulators.devices.firmware_button import FirmwareButton, FirmwareError
 from simulators.gps.replay import GpsPty
 from simulators.micropython import MpyProcess
 
-ENTRY = "from firmware.app.tracker_sim import main; main()"
+# The device's own entry. SIAGA_APP picks the tracker unless config.json names the app itself (as
+# a provisioned tracker's does); a test's bad or app-less config.json would otherwise boot the
+# default app, the button.
+ENTRY = "from firmware.main import main; main()"
 CREW_KEYS = ("available", "enroute", "onscene", "returning", "oos")
 PATTERNS = ("selftest", "order", "sos", "enroute", "no_connection", "no_fix", "idle")
 KEY_PRESS_S = 0.15       # > debounce (30 ms) plus a few ticks
@@ -84,6 +87,8 @@ class FirmwareTracker(FirmwareButton):
                "SIAGA_CONTROL": f"127.0.0.1:{self.control_port}", "SIAGA_KEYS": ",".join(self.keys),
                "SIAGA_IGNITION": "1" if self.ignition_at_start else "0",
                "SIAGA_GPS": self.gps.open() if self.gps is not None else ""}
+        if self.config_text is not None or self.config.get("app") != "tracker":
+            env["SIAGA_APP"] = "tracker"
         argv = (["-X", f"heapsize={self.heap_kb}K"] if self.heap_kb else []) + ["-c", ENTRY]
         self.proc = MpyProcess(argv, cwd=self.workdir, env=env, log=self.workdir / "firmware.log").start()
         deadline = time.monotonic() + timeout
