@@ -87,6 +87,10 @@ class Modem:
         self.tcp_closed_handler = None
         self.resets = 0
         self.garbage = 0
+        # fn() called while an exchange waits on the modem: the port feeds its watchdog here. One
+        # AT exchange may take its whole timeout (AT+CMGS 60 s, AT+CIICR 30 s) against an 8 s
+        # hardware watchdog, and every wait is bounded by that timeout, so a hang cannot hide.
+        self.waiting = None
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -176,6 +180,8 @@ class Modem:
                 continue
             if ticks_diff(deadline, ticks_ms()) <= 0:
                 return None
+            if self.waiting is not None:
+                self.waiting()
             sleep_ms(2)
 
     def _take_raw(self, n, deadline):

@@ -90,11 +90,14 @@ class PanicButton:
             if ca is None:
                 log("warn", "tls_unverified", effect="the broker's certificate is not checked; provision ca_file")
             self.b.net.ca = ca
-        if c["sms_after_s"] is not None:
+        if c["sms_after_s"] is not None or c["link"] == "gsm":
             if getattr(self.b, "modem", None) is None:
-                self.cfg_error = "sms_after_s is set but this board has no modem"
+                # The port fell back to its own network or to none: say so rather than run half-armed.
+                self.cfg_error = "%s but this board has no modem" % (
+                    "sms_after_s is set" if c["sms_after_s"] is not None else "link is gsm")
                 log("error", "config_bad", why=self.cfg_error, effect="showing config_error; not connecting")
                 return
+        if c["sms_after_s"] is not None:
             from firmware.app.modem_sos import SmsUplink
             self.sms = SmsUplink(self.b.modem, c["center_number"], _unhex(c["sms_key"]), log=log)
         will = self._status("offline")

@@ -116,6 +116,8 @@ class Tracker:
     # ---- boot ---------------------------------------------------------------------------------
     def start(self):
         self.ind.show("selftest")
+        if self.cfg and self.cfg["link"] == "gsm" and getattr(self.b, "modem", None) is None:
+            self.cfg_error = "link is gsm but this board has no modem"
         if self.cfg_error:
             log("error", "config_bad", why=self.cfg_error, effect="not connecting")
             return

@@ -7,12 +7,13 @@ from firmware.app.modem import Modem, AtError
 from firmware.app.modem_data import GsmNet
 
 
-def open_modem(uart, reset_pin=None, power_pin=None):
+def open_modem(uart, watchdog, reset_pin=None, power_pin=None):
     """The driver on an opened UART, initialised once. A modem that does not answer at boot is
     logged and kept: GsmNet then reports the link down and the app shows no_connection, rather
     than the port failing and hiding the reason."""
     # Pins here speak "asserted" (the port's ActiveOutput hides the wiring), so the active level is 1.
     modem = Modem(uart, reset_pin=reset_pin, power_pin=power_pin, reset_active=1, log=lambda msg: log("info", "modem", said=str(msg)[:80]))
+    modem.waiting = watchdog.feed
     try:
         state = modem.init()
         log("info", "modem_ready", sim=state or "?")

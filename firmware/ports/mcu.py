@@ -155,13 +155,13 @@ class McuBoard:
         adc = getattr(pins, "ADC", {}).get("battery_adc")
         self.battery = Battery(adc, read_uv_for(adc)) if adc else None
         self.clock = Clock()
+        self.watchdog = Watchdog()   # before the modem: its init may take seconds (it feeds this)
         self.modem = self._modem(pins, raw) if wants_modem(raw) else None
         if raw.get("link") == "gsm" and self.modem is not None:
             from firmware.ports import gsm
             self.net = gsm.data_link(raw, self.modem)
         else:
             self.net = WlanNet(raw.get("wifi_ssid"), raw.get("wifi_password"))
-        self.watchdog = Watchdog()
         self.app = None
 
     def _modem(self, pins, raw):
@@ -175,7 +175,7 @@ class McuBoard:
         reset = ActiveOutput(p["modem_reset"], "modem_reset" in low) if "modem_reset" in p else None
         power = ActiveOutput(p["modem_pwrkey"], "modem_pwrkey" in low) if "modem_pwrkey" in p else None
         from firmware.ports import gsm
-        return gsm.open_modem(uart, reset, power)
+        return gsm.open_modem(uart, self.watchdog, reset, power)
 
     def reset(self):
         machine.reset()

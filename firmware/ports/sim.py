@@ -285,7 +285,7 @@ class SimBoard:
                 effect="no GSM link, no SOS by SMS")
             return None
         from firmware.ports import gsm
-        return gsm.open_modem(PtyUart(path, writable=True))
+        return gsm.open_modem(PtyUart(path, writable=True), self.watchdog)
 
     def on_pattern(self, name):
         self.pattern = name

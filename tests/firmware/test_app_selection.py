@@ -45,14 +45,19 @@ def test_given_a_config_that_says_app_tracker_when_the_device_entry_boots_then_t
         trk.stop()
 
 
-def test_given_sms_armed_on_a_board_without_a_modem_then_config_error_and_the_reason_is_logged(
-        center, make_button):
-    """sms_after_s with a center number and key, but no modem wired (the sim port's SIAGA_MODEM
-    unset): the button shows config_error and says why instead of pretending the fallback is armed."""
-    btn = make_button(sms_after_s=5, center_number="+622270112112", sms_key="6b" * 32)
+@pytest.mark.parametrize("settings, reason", [
+    (dict(sms_after_s=5, center_number="+622270112112", sms_key="6b" * 32), "sms_after_s is set but this board has no modem"),
+    (dict(link="gsm"), "link is gsm but this board has no modem"),
+], ids=["sms_armed", "link_gsm"])
+def test_given_gsm_settings_on_a_board_without_a_modem_then_config_error_and_the_reason_is_logged(
+        center, make_button, settings, reason):
+    """SOS by SMS or a GSM link, but no modem wired (the sim port's SIAGA_MODEM unset): the button
+    shows config_error and says why, instead of pretending the fallback is armed or quietly
+    running on another network."""
+    btn = make_button(**settings)
     btn.start()
     assert btn.wait_feedback("config_error", 5), btn.output()[-1500:]
     out = btn.output()
-    assert "modem_missing" in out and "sms_after_s is set but this board has no modem" in out
+    assert "modem_missing" in out and reason in out, out[-1500:]
     time.sleep(0.3)
     assert btn.running and center.uplinks("status") == [], "not connecting with a config it cannot honour"
