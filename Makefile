@@ -5,8 +5,9 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# System packages the project runs against (real parts, not mocks).
-APT_PACKAGES := mosquitto mosquitto-clients postgresql socat victoria-metrics chromium fonts-dejavu-core
+# System packages the project runs against (real parts, not mocks). libatomic1: the node inside
+# the playwright wheel needs it, and a minimal Debian lacks it.
+APT_PACKAGES := mosquitto mosquitto-clients postgresql socat victoria-metrics chromium fonts-dejavu-core libatomic1
 SYSTEM_STAMP := $(VENV)/.system-packages
 PYTHON_STAMP := $(VENV)/.python-packages
 
