@@ -116,8 +116,9 @@ def test_given_a_pressed_button_when_the_nearest_ambulance_is_ordered_and_drives
     trackers[1].report(*north_of(50), ts=t0 - 55, spd=300)
     assert wait_until(lambda: c.fleet.dispatch.get(a.id).state == "onscene")
     assert c.fleet.tracking.get("AMB-01").status == "onscene"
-    progress = [e["state"] for e in c.of("incident.progress")]
-    assert progress == ["dispatched", "enroute", "onscene"]
+    # The bridge tells the incident on its own thread: wait for the event, do not race it.
+    assert wait_until(lambda: [e["state"] for e in c.of("incident.progress")] == ["dispatched", "enroute", "onscene"]), \
+        [e["state"] for e in c.of("incident.progress")]
     assert [h[1] for h in c.fleet.dispatch.get(a.id).history] == ["ordered", "accepted", "onscene"]
 
 

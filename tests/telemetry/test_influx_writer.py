@@ -83,7 +83,9 @@ def test_given_the_database_down_when_positions_keep_coming_then_memory_is_bound
     while w.failures == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert w.failures >= 1 and w.last_error  # retried, with the reason kept for /metrics and the log
-    assert w.dropped >= 1500 and w.buffered + w.dropped + w.written >= 2000
+    # Bounded: at most max_buffered waiting plus the one batch the sender may hold in flight; the
+    # rest of the outage was dropped (oldest first), and counted.
+    assert w.dropped >= 2000 - 500 - 100
 
     vm = VictoriaMetrics(tmp_path / "vm", port=port).start()
     try:
@@ -91,11 +93,13 @@ def test_given_the_database_down_when_positions_keep_coming_then_memory_is_bound
         for i in range(2000, 2100):
             w.write_position(AMB, fix(i, t0))
         assert w.flush(15)
-        got = lat_samples(vm, 600)
-        # The newest 500 of the outage and everything after it arrived; the oldest were dropped.
-        assert len(got) == 600, (len(got), w.stats())
-        assert min(got) == int((t0 + 1500) * 1000) and max(got) == int((t0 + 2099) * 1000)
-        assert w.dropped == 1500 and w.written == 600
+        assert w.dropped + w.written == 2100, w.stats()     # every point written or counted as dropped
+        got = lat_samples(vm, w.written)
+        assert len(got) == w.written, (len(got), w.stats())
+        # The newest 500 of the outage and everything after it arrived; what was lost is older.
+        newest = {int((t0 + i) * 1000) for i in range(1500, 2100)}
+        assert newest <= set(got), sorted(newest - set(got))[:5]
+        assert w.written <= 600 + 100
     finally:
         vm.stop()
 
