@@ -17,26 +17,28 @@ from fleet_server.provisioning.errors import ProvisioningError
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("firmware", "protocols")
 
-# kind -> (entry module, the two lines of main.py, the firmware's config parser module)
-# The tracker's entry is its sim board until firmware/ has a board-independent tracker main
-# (firmware/main.py starts the button only); provisioning a tracker therefore suits the Linux/sim
-# runtime today.
+# kind -> (modules whose import closure goes on the flash, the two lines of main.py, the firmware's
+# config parser module, config.json's "app"). firmware.main imports the tracker by name (a button's
+# flash must not carry it), so a tracker names its app module beside the entry.
+MAIN_PY = "from firmware.main import main\nmain()\n"
 KINDS = {
-    "button": ("firmware.main", "from firmware.main import main\nmain()\n", "firmware.app.config"),
-    "tracker": ("firmware.app.tracker_sim", "from firmware.app.tracker_sim import main\nmain()\n",
-                "firmware.app.tracker_config"),
+    "button": (("firmware.main",), MAIN_PY, "firmware.app.config", "button"),
+    "tracker": (("firmware.main", "firmware.app.tracker"), MAIN_PY, "firmware.app.tracker_config", "tracker"),
 }
 
 # --board: which port and pin file a board runs; the others are left off its flash. Without --board
 # every port goes, and the firmware picks one by sys.platform at boot.
 PORT_FILES = ("firmware/ports/", "firmware/boards/")
 BOARDS = {
-    "esp32_button": ("button", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/boards/esp32_button.py"}),
-    "picow_button": ("button", {"firmware/ports/rp2.py", "firmware/ports/mcu.py", "firmware/boards/picow_button.py"}),
-    "sim": (None, {"firmware/ports/sim.py"}),   # the unix binary: tests, simulators, a Linux gateway box
+    "esp32_button": ("button", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/ports/gsm.py",
+                                "firmware/boards/esp32_button.py"}),
+    "esp32_tracker": ("tracker", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/ports/gsm.py",
+                                  "firmware/boards/esp32_tracker.py"}),
+    "picow_button": ("button", {"firmware/ports/rp2.py", "firmware/ports/mcu.py", "firmware/ports/gsm.py",
+                                "firmware/boards/picow_button.py"}),
+    "sim": (None, {"firmware/ports/sim.py", "firmware/ports/gsm.py"}),   # the unix binary: tests, simulators, a Linux gateway box
 }
-NO_BOARD_YET = {"esp32_tracker": "the tracker firmware has no ESP32 entry yet (firmware/ starts it only "
-                                 "through firmware/app/tracker_sim.py); provision trackers with --board sim for now"}
+NO_BOARD_YET: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,10 @@ def _imports(path: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] in PACKAGES}
 
 
-def module_closure(entry: str) -> list[Path]:
-    """Every source file the entry module needs, package __init__ files included."""
+def module_closure(*entries: str) -> list[Path]:
+    """Every source file the entry modules need, package __init__ files included."""
     seen: set[Path] = set()
-    todo = [entry]
+    todo = list(entries)
     while todo:
         module = todo.pop()
         parts = module.split(".")
@@ -120,9 +122,10 @@ def device_files(kind: str, config: dict, board: str | None = None) -> DeviceFil
         raise ProvisioningError(f"no firmware for kind {kind!r} in firmware/ yet",
                                 f"provisionable kinds: {', '.join(KINDS)}")
     check_board(kind, board)
-    entry, main_py, _ = KINDS[kind]
+    entries, main_py, _, app = KINDS[kind]
+    config = {**config, "app": app}   # firmware.main boots the app config.json names
     check_config(kind, config)
-    files = {rel: p.read_bytes() for p in module_closure(entry)
+    files = {rel: p.read_bytes() for p in module_closure(*entries)
              if _for_board(rel := str(p.relative_to(REPO)), board)}
     files["main.py"] = main_py.encode()
     files["config.json"] = json.dumps(config, sort_keys=True).encode()

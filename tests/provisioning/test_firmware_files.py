@@ -18,7 +18,7 @@ def test_given_an_esp32_button_then_its_flash_gets_the_esp32_port_and_pins_and_n
     assert {"firmware/ports/esp32.py", "firmware/boards/esp32_button.py", "firmware/ports/mcu.py"} <= set(files)
     assert not {"firmware/ports/rp2.py", "firmware/ports/sim.py", "firmware/boards/picow_button.py"} & set(files)
     assert not any("tracker" in p for p in files)
-    assert json.loads(files["config.json"]) == CONFIG
+    assert json.loads(files["config.json"]) == {**CONFIG, "app": "button"}
     assert files["main.py"] == b"from firmware.main import main\nmain()\n"
 
 
@@ -31,10 +31,18 @@ def test_given_a_tracker_then_its_flash_carries_the_tracker_and_protocols():
     cfg = {"dev": "trk-1", "password": "p" * 24, "host": "10.0.0.2"}
     files = device_files("tracker", cfg, "sim").files
     assert {"firmware/app/tracker.py", "firmware/app/nmea.py", "protocols/codec_json.py"} <= set(files)
+    assert json.loads(files["config.json"])["app"] == "tracker"
+
+
+def test_given_an_esp32_tracker_then_its_flash_gets_the_esp32_port_the_tracker_pins_and_the_device_entry():
+    cfg = {"dev": "trk-1", "password": "p" * 24, "host": "10.0.0.2"}
+    files = device_files("tracker", cfg, "esp32_tracker").files
+    assert {"firmware/ports/esp32.py", "firmware/boards/esp32_tracker.py", "firmware/app/tracker.py"} <= set(files)
+    assert "firmware/boards/esp32_button.py" not in files and "firmware/ports/sim.py" not in files
+    assert files["main.py"] == b"from firmware.main import main\nmain()\n"
 
 
 @pytest.mark.parametrize("kind, board, reason", [
-    ("tracker", "esp32_tracker", "no ESP32 entry yet"),
     ("tracker", "esp32_button", "carries a button, not a tracker"),
     ("button", "arduino_uno", "unknown board"),
     ("gateway", None, "no firmware for kind 'gateway'"),
