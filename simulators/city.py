@@ -163,10 +163,13 @@ class CityRun:
             if kind == "prank":
                 self._later_call(ev.close_after_s / self.speedup, lambda: self._close_prank(b, key))
         elif kind == "stuck":
+            # As the firmware: the hold raises the one alarm; past stuck_s only the health flag.
             b = self.buttons[ev.button]
-            key = b.press(trig="stuck", presses=1)
+            key = b.press()
+            b.jam(True)
             self.stats.alarms_sent += 1
             self.stats.scripted.append((ev.button, key, kind))
+            self._later_call(ev.duration_s / self.speedup, lambda: self._unjam(b))
         elif kind == "tamper":
             b = self.buttons[ev.button]
             key = b.press("unknown", trig="tamper")
@@ -190,6 +193,9 @@ class CityRun:
                 t.speed_mps *= ev.speed_factor
             factor = ev.speed_factor
             self._later_call(ev.duration_s / self.speedup, lambda: self._speed(factor))
+
+    async def _unjam(self, b: SimButton) -> None:
+        b.jam(False)
 
     async def _broker_back(self) -> None:
         await asyncio.to_thread(self.broker.start)

@@ -182,8 +182,10 @@ class PanicButton:
             if ev == SOS:
                 self._raise("button", key.category, now, time.ticks_add(key.pressed_at, key.hold_ms))
             elif ev == STUCK:
+                # The hold already raised this episode's one alarm; a jammed or taped-down key adds
+                # no second one (the issue: one alarm and a health flag, not a flood). The flag goes
+                # out at once below, so the technician's list shows it before the next heartbeat.
                 log("warn", "key_stuck", key=key.name, held_s=self.cfg["stuck_s"])
-                self._raise("stuck", key.category, now)
             elif ev == "short":
                 log("info", "press_too_short", key=key.name, hold_ms=key.hold_ms)
         if self._any_stuck() != stuck_before:

@@ -61,6 +61,12 @@ class SimButton(SimDevice):
                 for alarm in list(self.outbox.values()):
                     self.publish(alarm)
 
+    def jam(self, stuck: bool) -> None:
+        """A key held down past stuck_s (or released again): like the firmware, no further alarm —
+        the hold already raised one — only the health flag, sent at once."""
+        self.stuck = stuck
+        self.send_health()
+
     def on_online(self) -> None:
         for alarm in list(self.outbox.values()):
             self.publish(alarm)

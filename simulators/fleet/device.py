@@ -62,9 +62,15 @@ class SimDevice:
         self.client.publish(topics.up(self.device_id, msg["t"]), codec_json.encode(msg), qos=qos, retain=retain)
         self.sent[msg["t"]] = self.sent.get(msg["t"], 0) + 1
 
+    stuck = False     # a key held down past stuck_s (buttons set it)
+
     def health(self) -> dict:
         return dict(self.header("health"), ts=self.now(), batt=3900, pct=80, rssi=-70, temp=300, tamper=False,
-                    stuck=False, uptime=0, fw=FW)
+                    stuck=self.stuck, uptime=0, fw=FW)
+
+    def send_health(self) -> None:
+        if self.client.is_connected:
+            self.publish(self.health())
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -116,8 +122,7 @@ class SimDevice:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s * random.uniform(0.9, 1.1))
-            if self.client.is_connected:
-                self.publish(self.health())
+            self.send_health()
 
     def cmdres(self, cmd: dict, res: str, why: str | None = None) -> None:
         msg = dict(self.header("cmdres"), ts=self.now(), id=cmd["id"], res=res)
