@@ -95,8 +95,10 @@ def _check(name, kind, lo, hi, v):
     return None
 
 
-def parse(text, overrides_text=None):
-    """Return (config dict, None) or (None, reason)."""
+def parse_schema(schema, app, text, overrides_text=None):
+    """The rules every app's config.json follows: (config dict, None) or (None, reason). Overrides
+    (from "config" commands) apply only to known settings; an unknown setting is refused, since a
+    typo would silently keep a default; the file must be for this app."""
     try:
         raw = json.loads(text)
     except Exception:
@@ -108,13 +110,13 @@ def parse(text, overrides_text=None):
             extra = json.loads(overrides_text)
             if type(extra) is dict:
                 for k in extra:
-                    if k in SCHEMA:
+                    if k in schema:
                         raw[k] = extra[k]
         except Exception:
             pass  # a bad override file must not brick a provisioned device
     cfg = {}
-    for name in SCHEMA:
-        default, kind, lo, hi = SCHEMA[name]
+    for name in schema:
+        default, kind, lo, hi = schema[name]
         if name not in raw or raw[name] is None:
             if default is REQUIRED:
                 return None, "config.json lacks %s" % name
@@ -125,14 +127,22 @@ def parse(text, overrides_text=None):
             return None, "config.json: " + why
         cfg[name] = raw[name]
     for name in raw:
-        if name not in SCHEMA:
+        if name not in schema:
             return None, "config.json: unknown setting %s (a typo would silently keep a default)" % str(name)[:32]
     if cfg["user"] is None:
         cfg["user"] = cfg["dev"]
     if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
         return None, "config.json: backoff_max_ms is below backoff_min_ms"
-    if cfg["app"] != "button":
-        return None, "config.json: app is %s, but this is the button's firmware" % cfg["app"]
+    if cfg["app"] != app:
+        return None, "config.json: app is %s, but this is the %s's firmware" % (cfg["app"], app)
+    return cfg, None
+
+
+def parse(text, overrides_text=None):
+    """The button's config: (config dict, None) or (None, reason)."""
+    cfg, why = parse_schema(SCHEMA, "button", text, overrides_text)
+    if cfg is None:
+        return None, why
     if cfg["sms_after_s"] is not None and (cfg["center_number"] is None or cfg["sms_key"] is None):
         # Half an SMS setup would let the technician believe the fallback is armed.
         return None, "config.json: sms_after_s needs center_number and sms_key"

@@ -1,8 +1,7 @@
 # A tracker's provisioning file (config.json on flash) plus overrides.json from "config" commands.
 # Same rules as the button's (firmware.app.config): a bad file is a reason, never an exception,
 # and an unknown setting is refused (a typo would silently keep a default).
-import json
-from firmware.app.config import REQUIRED, _check, save_overrides, CONFIG_FILE, OVERRIDES_FILE  # noqa: F401
+from firmware.app.config import REQUIRED, _check, parse_schema, save_overrides, CONFIG_FILE, OVERRIDES_FILE  # noqa: F401
 
 SCHEMA = {
     "app": ("tracker", "app", 0, 0),           # firmware/main.py runs the tracker when this says so
@@ -44,43 +43,7 @@ COMMAND_KEYS = {"heartbeat_s": "heartbeat_s", "ack_timeout_s": "resend_s", "repo
 
 def parse(text, overrides_text=None):
     """(config dict, None) or (None, reason)."""
-    try:
-        raw = json.loads(text)
-    except Exception:
-        return None, "config.json is not valid JSON"
-    if type(raw) is not dict:
-        return None, "config.json must hold one JSON object"
-    if overrides_text:
-        try:
-            extra = json.loads(overrides_text)
-            if type(extra) is dict:
-                for k in extra:
-                    if k in SCHEMA:
-                        raw[k] = extra[k]
-        except Exception:
-            pass  # a bad override file must not brick a provisioned tracker
-    cfg = {}
-    for name in SCHEMA:
-        default, kind, lo, hi = SCHEMA[name]
-        if name not in raw or raw[name] is None:
-            if default is REQUIRED:
-                return None, "config.json lacks %s" % name
-            cfg[name] = default
-            continue
-        why = _check(name, kind, lo, hi, raw[name])
-        if why:
-            return None, "config.json: " + why
-        cfg[name] = raw[name]
-    for name in raw:
-        if name not in SCHEMA:
-            return None, "config.json: unknown setting %s" % str(name)[:32]
-    if cfg["user"] is None:
-        cfg["user"] = cfg["dev"]
-    if cfg["backoff_max_ms"] < cfg["backoff_min_ms"]:
-        return None, "config.json: backoff_max_ms is below backoff_min_ms"
-    if cfg["app"] != "tracker":
-        return None, "config.json: app is %s, but this is the tracker's firmware" % cfg["app"]
-    return cfg, None
+    return parse_schema(SCHEMA, "tracker", text, overrides_text)
 
 
 def load(flash):
