@@ -26,15 +26,32 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
-def broker(tmp_path):
-    """A real Mosquitto on a free loopback port with a server account, an observer account,
-    per-device accounts added with broker.add_account(...) + broker.reload()."""
-    b = Mosquitto(tmp_path / "broker")
+def start_broker(workdir: Path) -> Mosquitto:
+    """A real Mosquitto on a free loopback port with the server and observer accounts; per-device
+    accounts are added with broker.add_account(...) + broker.reload()."""
+    b = Mosquitto(workdir)
     b.add_account(SERVER_USER, SERVER_PASS, role="server")
     b.add_account(OBSERVER_USER, OBSERVER_PASS, role="observer")
-    b.start()
+    return b.start()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A broker per test (start_broker), always stopped."""
+    b = start_broker(tmp_path / "broker")
     try:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def center(broker, tmp_path):
+    """The command center for an end-to-end test: the server process on the test's broker."""
+    from tests.support.center import Center
+    c = Center(broker, tmp_path / "center")
+    c.server.start()
+    try:
+        yield c
+    finally:
+        c.server.stop()

@@ -13,7 +13,7 @@ from simulators.devices.firmware_button import FirmwareButton
 from simulators.gps import RouteSource
 from simulators.gps.firmware_tracker import FirmwareTracker
 from tests.dispatch.scripted import wait_until
-from tests.e2e.conftest import Center
+from tests.support.center import Center
 
 GEDUNG_SATE = (-6902474, 107618770)
 M = 9  # microdegrees of latitude in a metre, about
@@ -22,16 +22,6 @@ FAST = dict(backoff_min_ms=100, backoff_max_ms=1000, keepalive_s=5, connect_time
 
 def north(metres: int) -> tuple[int, int]:
     return (GEDUNG_SATE[0] + metres * M, GEDUNG_SATE[1])
-
-
-@pytest.fixture
-def center(broker, tmp_path):
-    c = Center(broker, tmp_path / "center")
-    c.server.start()
-    try:
-        yield c
-    finally:
-        c.server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ its clocks, and the button's LED follows the incident: received, dispatched, clo
 import time
 
 from simulators.devices.firmware_button import FirmwareButton
-from tests.e2e.conftest import Center
+from tests.support.center import Center
 
 GEDUNG_SATE = (-6902474, 107618770)
 

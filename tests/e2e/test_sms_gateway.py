@@ -6,7 +6,7 @@ import time
 
 from protocols import codec_sms
 from simulators.modem import SimModem, SmsNetwork
-from tests.e2e.conftest import Center
+from tests.support.center import Center
 
 CENTER_NUMBER = "+622270112112"
 KEY = bytes(range(32))

@@ -8,8 +8,7 @@ import pytest
 from fleet_server.provisioning.provision import Provisioning, Site
 from fleet_server.provisioning.registry import DeviceRegistry
 from simulators.usbdevice import UsbDevice
-from fleet_server.broker import Mosquitto
-from tests.conftest import OBSERVER_PASS, OBSERVER_USER, SERVER_PASS, SERVER_USER
+from tests.conftest import OBSERVER_PASS, OBSERVER_USER, start_broker
 from tests.support.server import FleetServer
 
 TECH_USER, TECH_PASS = "tech-ani", "tech-secret-1"
@@ -22,10 +21,7 @@ REPL_TIMEOUT_S = 3.0
 def broker(tmp_path_factory):
     """The root conftest's broker, one per test module here: starting the fleet server beside it
     costs 6-11 s on the shared 2 cores, and every test uses its own device ids."""
-    b = Mosquitto(tmp_path_factory.mktemp("broker"))
-    b.add_account(SERVER_USER, SERVER_PASS, role="server")
-    b.add_account(OBSERVER_USER, OBSERVER_PASS, role="observer")
-    b.start()
+    b = start_broker(tmp_path_factory.mktemp("broker"))
     try:
         yield b
     finally:

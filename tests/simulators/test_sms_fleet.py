@@ -7,7 +7,7 @@ from collections import defaultdict
 from fleet_server.broker import hash_password
 from simulators.fleet.sms_button import SimSmsButton
 from simulators.modem import SimModem, SmsNetwork
-from tests.e2e.conftest import Center
+from tests.support.center import Center
 
 CENTER_NUMBER = "+622270112112"
 N = 60

@@ -1,6 +1,5 @@
-"""End to end: the real firmware under MicroPython, the real broker, the fleet server as a process."""
-import pytest
-
+"""The command center for end-to-end tests: the fleet server as a process on a test broker, with
+helpers to register devices and read incidents. The `center` fixture (tests/conftest.py) makes one."""
 from fleet_server.broker import hash_password
 from fleet_server.process import FleetServer
 from simulators.demo import CITY_AREAS
@@ -38,13 +37,3 @@ class Center:
         r = self.server.api("POST", f"/incidents/{incident_id}/transition", json={"to_state": to_state})
         assert r.status_code == 200, r.text
         return r.json()
-
-
-@pytest.fixture
-def center(broker, tmp_path):
-    c = Center(broker, tmp_path / "center")
-    c.server.start()
-    try:
-        yield c
-    finally:
-        c.server.stop()
