@@ -109,23 +109,19 @@ class Watchdog:
             self.f.flush()
 
 
-class RpiBoard:
+class _RpiCommon:
+    """What every Pi board has: sysfs GPIO lines, the clock, flash, TCP, the watchdog."""
     name = "rpi"
 
-    def __init__(self):
+    def _lines(self, pins, active_low):
         root = os.getenv("SIAGA_GPIO_ROOT") or "/sys/class/gpio"
         base = int(os.getenv("SIAGA_GPIO_BASE") or "512")
 
         def line(fn, output):
-            return GpioLine(root, base + PINS[fn], output, fn in ACTIVE_LOW)
+            return GpioLine(root, base + pins[fn], output, fn in active_low)
+        return line
 
-        self.keys = {}
-        for k in KEYS:
-            self.keys[k] = line(k, False)
-        self.tamper = line("tamper", False)
-        self.leds = {"red": line("led_red", True), "green": line("led_green", True)}
-        self.buzzer = line("buzzer", True)
-        self.battery = None   # mains-powered with a UPS HAT; its fuel gauge is not read yet
+    def _common(self):
         self.clock = Clock()
         self.flash = flash()
         self.net = TcpNet()
@@ -138,11 +134,50 @@ class RpiBoard:
         raise Reboot()
 
 
+class RpiBoard(_RpiCommon):
+    def __init__(self):
+        line = self._lines(PINS, ACTIVE_LOW)
+        self.keys = {}
+        for k in KEYS:
+            self.keys[k] = line(k, False)
+        self.tamper = line("tamper", False)
+        self.leds = {"red": line("led_red", True), "green": line("led_green", True)}
+        self.buzzer = line("buzzer", True)
+        self.battery = None   # mains-powered with a UPS HAT; its fuel gauge is not read yet
+        self._common()
+
+
+# BCM numbers of the Pi tracker HAT: the crew keys, accept and crew SOS (active low, pull-ups), the
+# ignition sense (an optocoupler pulls it low while the ignition is on), one LED and a buzzer. The
+# GPS module is on the Pi's UART: /dev/serial0 at 9600 baud (SIAGA_GPS, SIAGA_GPS_BAUD override).
+TRACKER_PINS = {"sos": 17, "accept": 22, "available": 5, "enroute": 6, "onscene": 13, "returning": 19,
+                "oos": 26, "ignition": 27, "led": 23, "buzzer": 18}
+TRACKER_KEYS = ("sos", "accept", "available", "enroute", "onscene", "returning", "oos")
+TRACKER_ACTIVE_LOW = set(TRACKER_KEYS) | {"ignition"}
+
+
+class RpiTrackerBoard(_RpiCommon):
+    def __init__(self):
+        line = self._lines(TRACKER_PINS, TRACKER_ACTIVE_LOW)
+        self.keys = {}
+        for k in TRACKER_KEYS:
+            self.keys[k] = line(k, False)
+        self.ignition = line("ignition", False)
+        self.leds = {"led": line("led", True)}
+        self.buzzer = line("buzzer", True)
+        self.tamper = None
+        self.battery = None   # the vehicle supplies the Pi
+        self.gps = Uart(os.getenv("SIAGA_GPS") or "/dev/serial0", int(os.getenv("SIAGA_GPS_BAUD") or "9600"))
+        self._common()
+
+
 def flash():
     return FlashDir(os.getenv("SIAGA_FLASH") or "/var/lib/siaga")
 
 
 def board(app="button"):
+    if app == "tracker":
+        return RpiTrackerBoard()
     if app != "button":
-        raise ValueError("the rpi port has a button board only, not a %s" % app)
+        raise ValueError("the rpi port has button and tracker boards, not a %s" % app)
     return RpiBoard()

@@ -96,3 +96,58 @@ def test_given_a_pty_when_bytes_arrive_then_the_rpi_uart_reads_them_without_wait
             proc.wait(5)
         os.close(master)
         os.close(slave)
+
+
+TRACKER_PINS = {"sos": 17, "accept": 22, "available": 5, "enroute": 6, "onscene": 13, "returning": 19,
+                "oos": 26, "ignition": 27, "led": 23, "buzzer": 18}
+
+
+def test_given_the_rpi_port_as_a_tracker_when_gps_flows_on_its_uart_then_positions_and_crew_status_go_out(
+        broker, tmp_path):
+    """The tracker app on a Linux Pi: GPS replayed on a real pty as the Pi's UART, crew keys on sysfs."""
+    from protocols import codec_json, topics
+    from simulators.gps import GpsPty, RouteSource
+    from tests.conftest import SERVER_USER, SERVER_PASS
+    from tests.support.mqtt import Recorder
+
+    trk = "trk-rpi-01"
+    broker.add_account(trk, "pw-rpi")
+    broker.reload()
+    gpio = tmp_path / "gpio"
+    gpio.mkdir()
+    (gpio / "export").write_text("")
+    for n in TRACKER_PINS.values():
+        d = gpio / f"gpio{BASE + n}"
+        d.mkdir()
+        for name, v in (("direction", "in"), ("active_low", "0"), ("value", "0")):
+            (d / name).write_text(v)
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "config.json").write_text(json.dumps({
+        "app": "tracker", "dev": trk, "password": "pw-rpi", "host": broker.host, "port": broker.port,
+        "report_s": 1, "parked_s": 20, "backoff_min_ms": 100, "backoff_max_ms": 1000, "keepalive_s": 5}))
+    gps = GpsPty(RouteSource([(-6896301, 107598230), (-6893000, 107598230)], 14), speed=1, retime_to_now=True)
+    rec = Recorder(broker.host, broker.port, SERVER_USER, SERVER_PASS, topics=(f"siaga/v1/dev/{trk}/up/+",))
+    dev = None
+    try:
+        port = gps.open()
+        gps.start()
+        dev = MpyProcess(["-c", "from firmware.main import main; main()"], cwd=tmp_path,
+                         env={"SIAGA_PORT": "rpi", "SIAGA_GPIO_ROOT": str(gpio), "SIAGA_GPIO_BASE": str(BASE),
+                              "SIAGA_FLASH": str(flash), "SIAGA_GPS": port}, log=tmp_path / "rpi.log").start()
+        pos = rec.wait_for(lambda m: m.topic == topics.up(trk, "pos"), count=2, timeout=20)
+        assert len(pos) >= 2, dev.output()[-2000:]
+        fix = codec_json.decode(pos[-1].payload, pos[-1].topic)
+        assert -6897000 < fix["lat"] < -6892000 and fix["lon"] == 107598230, fix
+        key = gpio / f"gpio{BASE + TRACKER_PINS['enroute']}" / "value"
+        key.write_text("1")        # the crew presses "en route" (asserted level reads 1)
+        time.sleep(0.3)
+        key.write_text("0")
+        crew = rec.wait_for(lambda m: m.topic == topics.up(trk, "crew"), timeout=10)
+        assert [codec_json.decode(m.payload)["crew"] for m in crew][-1:] == ["enroute"], dev.output()[-2000:]
+        assert "port=rpi" in dev.output()
+    finally:
+        if dev is not None:
+            dev.stop()
+        gps.stop()
+        rec.close()
