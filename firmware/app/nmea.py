@@ -293,8 +293,12 @@ def parse_sentence(line):
     # The checksum is judged before the address: a line mangled in transit is a checksum
     # failure whatever its first field looks like.
     if has_cs:
-        hh = line[star + 1:n].decode().upper()
-        if len(hh) != 2 or hh[0] not in _HEX or hh[1] not in _HEX:
+        raw = line[star + 1:n]
+        # Judge the two bytes before decoding them: noise there may not even be ASCII.
+        if len(raw) != 2 or raw[0] > 0x7F or raw[1] > 0x7F:
+            return Rejection(BAD_FORMAT, "checksum is not two hex digits")
+        hh = raw.decode().upper()
+        if hh[0] not in _HEX or hh[1] not in _HEX:
             return Rejection(BAD_FORMAT, "checksum %r is not two hex digits" % hh)
         if int(hh, 16) != x:
             return Rejection(BAD_CHECKSUM, "checksum %s does not match %02X" % (hh, x))

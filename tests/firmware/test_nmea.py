@@ -364,3 +364,12 @@ def test_given_a_sentence_longer_than_the_limit_without_line_end_then_it_is_drop
     results = reader.feed(b"$GPGSV," + b"1" * (nmea.MAX_SENTENCE + 10))
     assert [r.code for r in results] == ["oversize"]
     assert reader.feed(b"\r\n$GPVTG,108.53,T,,M,0.04,N,0.07,K,A*31\r\n")[-1]["hdg"] == 109
+
+
+def test_given_noise_in_the_checksum_digits_then_a_rejection_not_an_exception():
+    """Found by hypothesis: '*' followed by two non-ASCII bytes crashed the decode of the digits."""
+    from firmware.app.nmea import parse_sentence
+    from protocols.rejection import Rejection
+    for raw in (b"$GPGGA,1*\x00\x80", b"$GPRMC*\xff\xfe", b"$GPGGA*\x80A"):
+        got = parse_sentence(raw)
+        assert isinstance(got, Rejection) and got.code == "bad_format", (raw, got)
