@@ -8,6 +8,14 @@ import pytest
 from hypothesis import settings as hyp_settings
 
 from fleet_server.broker import Mosquitto
+
+# anyio resolves attributes lazily, building its map with `ast` on first use. When that first use is
+# a FileResponse in an in-process uvicorn thread while pytest's assertion rewriter runs ast.parse in
+# the main thread, CPython 3.11.7 fails with "SystemError: AST constructor recursion depth
+# mismatch" (seen once in a full run). Resolve it here, once, in the main thread.
+import anyio  # noqa: E402
+
+anyio.open_file  # noqa: B018
 from tests.support.paths import SHARED_DATA
 
 # CI profile: at least 2,000 examples for each codec property; "dev" is quicker for local loops.
