@@ -11,7 +11,10 @@ class ApiError(RuntimeError):
 class FleetApi:
     def __init__(self, base_url: str, username: str, password: str, timeout: float = 10.0):
         self.base = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base + "/api/v1", timeout=timeout)
+        # Drop idle connections before uvicorn does (its keep-alive is 5 s): otherwise a request can
+        # go out on a socket the server is closing that instant, and fail "connection reset".
+        self.http = httpx.Client(base_url=self.base + "/api/v1", timeout=timeout,
+                                 limits=httpx.Limits(keepalive_expiry=2.0))
         r = self.http.post("/auth/token", data={"username": username, "password": password})
         if r.status_code != 200:
             raise ApiError(f"login as {username} failed: {r.status_code} {r.text[:200]}")
