@@ -11,6 +11,7 @@ from firmware.app import config as configuration
 from firmware.app.button import Key, SOS, STUCK
 from firmware.app.feedback import Feedback
 from firmware.app.log import log
+from firmware.app.loop import AppLoop, Reboot  # noqa: F401  (ports import Reboot from here)
 from firmware.app.mqtt_link import MqttLink
 from firmware.app.outbox import Outbox
 
@@ -18,7 +19,6 @@ FW = "button-1.0.0"
 BATT_EMPTY_MV = 3300   # Li-ion cell under load: 0 % ...
 BATT_FULL_MV = 4200    # ... 100 %
 RECENT_COMMANDS = 8    # QoS 1 may redeliver a command; its id is answered, not re-run
-FAILED_STEPS_BEFORE_RESET = 20
 
 
 def _unhex(text):
@@ -26,11 +26,7 @@ def _unhex(text):
     return bytes(int(text[i:i + 2], 16) for i in range(0, len(text), 2))
 
 
-class Reboot(Exception):
-    """Raised by a port's reset() where a process cannot reset itself (the sim); main restarts."""
-
-
-class PanicButton:
+class PanicButton(AppLoop):
     def __init__(self, board):
         self.b = board
         self.fb = Feedback(board.leds, board.buzzer, time.ticks_ms, getattr(board, "on_pattern", None))
@@ -117,53 +113,21 @@ class PanicButton:
         log("info", "boot", dev=dev, boot=self.boot, fw=FW, port=self.b.name, pending=len(self.outbox),
             site=c["site"])
 
-    def _rand(self, n):
-        try:
-            import random
-            return random.getrandbits(30) % n if n > 0 else 0
-        except Exception:
-            return time.ticks_ms() % n if n > 0 else 0
+    # ---- the loop (firmware/app/loop.py runs it) ---------------------------------------------
+    def _show_error(self):
+        self._show(time.ticks_ms())
+        self.fb.tick()
 
-    # ---- the loop -----------------------------------------------------------------------------
-    def run(self):
-        tick = self.cfg["tick_ms"] if self.cfg else 50
-        while True:
-            if self.step():
-                self.b.watchdog.feed()
-            self.b.net.wait(tick, self.link.sock if self.link else None)
-
-    def step(self):
-        """One pass of the loop. True when it was healthy (the watchdog may be fed)."""
-        try:
-            if self.cfg_error:
-                self._show(time.ticks_ms())
-                self.fb.tick()
-                return True
-            now = time.ticks_ms()
-            self._sample(now)
-            self.link.step()
-            if self.timing is not None:
-                self._note_latency()
-            self._resend(now)
-            self._sms_fallback(now)
-            self._heartbeat(now)
-            self._show(now)
-            self.fb.tick()
-            if self.reboot_at is not None and time.ticks_diff(now, self.reboot_at) >= 0:
-                self.link.close()
-                log("info", "reboot", why="commanded")
-                self.b.reset()
-            self.failed_steps = 0
-            return True
-        except Reboot:
-            raise
-        except Exception as e:
-            # A bug must not freeze the keys; but a loop that keeps failing must let the watchdog
-            # reset the device, so it is fed only after healthy steps.
-            self.failed_steps += 1
-            log("error", "step_failed", error=repr(e)[:120], consecutive=self.failed_steps)
-            sys.print_exception(e)
-            return self.failed_steps < FAILED_STEPS_BEFORE_RESET
+    def _work(self, now):
+        self._sample(now)
+        self.link.step()
+        if self.timing is not None:
+            self._note_latency()
+        self._resend(now)
+        self._sms_fallback(now)
+        self._heartbeat(now)
+        self._show(now)
+        self.fb.tick()
 
     def _note_latency(self):
         # Counted only when the alarm left in the same step it was raised (link up, socket took

@@ -25,6 +25,7 @@ from protocols.rejection import Rejection
 from firmware.app import nmea
 from firmware.app import tracker_config as configuration
 from firmware.app.button import Key, SOS
+from firmware.app.loop import AppLoop, Reboot
 from firmware.app.log import log
 from firmware.app.mqtt_link import MqttLink
 from firmware.app.outbox import Outbox
@@ -35,7 +36,6 @@ FW = "tracker-1.0.0"
 GPS_READ = 512             # bytes taken from the UART per step: 9600 baud fills ~960 a second
 EPOCH_IDLE_MS = 300        # a receiver sends an epoch in one burst: this much silence ends it
 RECENT_COMMANDS = 8
-FAILED_STEPS_BEFORE_RESET = 20
 CREW_FILE = "crew.json"
 
 # (on ms, off ms, buzzer on the "on" phase) per indicator state; docs/tracker.md lists them.
@@ -84,7 +84,7 @@ class Indicator:
             self.buzzer.value(1 if (self.on and beep) else 0)
 
 
-class Tracker:
+class Tracker(AppLoop):
     def __init__(self, board):
         self.b = board
         self.cfg, self.cfg_error = configuration.load(board.flash)
@@ -159,13 +159,6 @@ class Tracker:
         log("info", "boot", dev=dev, boot=self.boot, fw=FW, port=self.b.name, alarms=len(self.outbox),
             backlog=len(self.backlog), crew=self.crew or "unknown")
 
-    def _rand(self, n):
-        try:
-            import random
-            return random.getrandbits(30) % n if n > 0 else 0
-        except Exception:
-            return time.ticks_ms() % n if n > 0 else 0
-
     def _load_crew(self):
         text = self.b.flash.read(CREW_FILE)
         try:
@@ -174,41 +167,19 @@ class Tracker:
         except Exception:
             self.crew = None
 
-    # ---- the loop -----------------------------------------------------------------------------
-    def run(self):
-        tick = self.cfg["tick_ms"] if self.cfg else 50
-        while True:
-            if self.step():
-                self.b.watchdog.feed()
-            self.b.net.wait(tick, self.link.sock if self.link else None)
+    # ---- the loop (firmware/app/loop.py runs it) ---------------------------------------------
+    def _show_error(self):
+        self.ind.tick()
 
-    def step(self):
-        try:
-            if self.cfg_error:
-                self.ind.tick()
-                return True
-            now = time.ticks_ms()
-            self._gps(now)
-            self._sample(now)
-            self.link.step()
-            self._expire_orders()
-            self._send(now)
-            if time.ticks_diff(now, self.next_health) >= 0:
-                self._send_health(now)
-            self._show(now)
-            if self.reboot_at is not None and time.ticks_diff(now, self.reboot_at) >= 0:
-                self.link.close()
-                log("info", "reboot", why="commanded")
-                self.b.reset()
-            self.failed_steps = 0
-            return True
-        except Exception as e:
-            if type(e).__name__ == "Reboot":
-                raise
-            self.failed_steps += 1
-            log("error", "step_failed", error=repr(e)[:120], consecutive=self.failed_steps)
-            sys.print_exception(e)
-            return self.failed_steps < FAILED_STEPS_BEFORE_RESET
+    def _work(self, now):
+        self._gps(now)
+        self._sample(now)
+        self.link.step()
+        self._expire_orders()
+        self._send(now)
+        if time.ticks_diff(now, self.next_health) >= 0:
+            self._send_health(now)
+        self._show(now)
 
     # ---- GPS ----------------------------------------------------------------------------------
     def _gps(self, now):
@@ -533,7 +504,7 @@ def run(board):
         except KeyboardInterrupt:
             raise
         except Exception as e:
-            if type(e).__name__ == "Reboot":
+            if isinstance(e, Reboot):
                 failures = 0
                 log("info", "soft_reboot")
                 continue

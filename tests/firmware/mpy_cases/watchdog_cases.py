@@ -1,7 +1,8 @@
 # Runs under MicroPython: the watchdog is fed only while the loop is healthy.
 import os
 from firmware.hal.flash import FlashDir
-from firmware.app.panic_button import PanicButton, FAILED_STEPS_BEFORE_RESET
+from firmware.app.loop import FAILED_STEPS_BEFORE_RESET
+from firmware.app.panic_button import PanicButton
 
 
 class _Out:
