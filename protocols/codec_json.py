@@ -1,5 +1,7 @@
 # The JSON codec: what goes over MQTT. encode() writes canonical bytes in the schema's field
 # order; decode() returns a plain dict or a Rejection and never raises, whatever the bytes.
+import sys
+
 from protocols import MAJOR, topics, strictjson
 from protocols.canonical import dump_object
 from protocols.messages import FIELDS, CMD_NEEDS, CONFIG_KEYS, MAX_PAYLOAD, order
@@ -12,13 +14,45 @@ _ORDERS = {}
 for _k in FIELDS:
     _ORDERS[_k] = order(_k)
 
+# CPython fast path (the server's ingest): orjson parses, a compiled pattern checks text. Both
+# only ever take the answer the portable code would give; MicroPython runs the portable code.
+_fast_loads = None
+_bad_text = None
+if sys.implementation.name == "cpython":
+    import re
+    _bad_text = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]").search
+    try:
+        import orjson
+        _fast_loads = orjson.loads
+    except ImportError:
+        pass
+
 
 def _text_ok(s):
+    if _bad_text is not None:
+        return _bad_text(s) is None
     for ch in s:
         o = ord(ch)
         if o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF:
             return False
     return True
+
+
+def _loads(text):
+    # orjson is strict like strictjson.loads but differs where it fails (1e400, a lone surrogate,
+    # depth) and turns integers past 64 bits into floats. No field of ours is a float, so a float
+    # or a failure sends the text to strictjson, whose result (and so rejection reason) stands.
+    if _fast_loads is not None:
+        try:
+            msg = _fast_loads(text)
+        except ValueError:
+            return strictjson.loads(text)
+        if type(msg) is dict:
+            for v in msg.values():
+                if type(v) is float:
+                    return strictjson.loads(text)
+        return msg
+    return strictjson.loads(text)
 
 
 def _check_field(spec, value):
@@ -142,7 +176,7 @@ def _decode(payload, topic):
     if stripped[0] != "{":
         return Rejection(NOT_OBJECT, "payload is not a JSON object")
     try:
-        msg = strictjson.loads(stripped)
+        msg = _loads(stripped)
     except MemoryError:
         raise
     except Exception:

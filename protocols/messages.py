@@ -15,6 +15,9 @@ LOC_SOURCES = ("gps", "fixed", "cell", "wifi", "none")
 STATES = ("online", "offline")
 KINDS = ("button", "tracker", "gateway")
 CREW = ("available", "enroute", "onscene", "returning", "oos")
+# How the device's MQTT link is secured: TLS with the broker checked against the provisioned CA,
+# TLS without that check, or plain TCP (a SIM800 has no TLS): said in every heartbeat.
+LINK_SECURITY = ("tls", "tls_unverified", "plain")
 CMD_OPS = ("feedback", "dispatch", "config", "reboot")
 FEEDBACK = ("idle", "received", "dispatched", "near", "closed")
 CMD_RESULTS = ("ok", "accepted", "declined", "rejected", "expired")
@@ -78,6 +81,7 @@ FIELDS = {
         ("fw", "str", True, False, 1, 24),
         ("heap", "int", False, True, 0, U32),
         ("outbox", "int", False, True, 0, 100000),
+        ("sec", "enum", False, True, LINK_SECURITY, 0),
     ),
     "crew": _HEAD_UP + (
         _TS,

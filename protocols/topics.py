@@ -5,6 +5,7 @@
 #
 #   siaga/v1/dev/<device_id>/up/<alarm|pos|status|health|crew|cmdres>   device -> server
 #   siaga/v1/dev/<device_id>/down/<ack|cmd>                             server -> device
+#   siaga/v1/dev/<device_id>/up/ota, .../down/ota                       firmware updates (protocols/ota.py)
 #   siaga/v1/server/status                                              server birth / will
 from protocols.rejection import Rejection, BAD_TOPIC
 
@@ -12,6 +13,7 @@ ROOT = "siaga"
 VERSION = "v1"
 UP_TYPES = ("alarm", "pos", "status", "health", "crew", "cmdres")
 DOWN_TYPES = ("ack", "cmd")
+OTA = "ota"   # not in UP_TYPES/DOWN_TYPES: its messages are protocols.ota's, not codec_json's
 SERVER_STATUS = ROOT + "/" + VERSION + "/server/status"
 DEVICE_ID_MAX = 32
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
@@ -41,6 +43,16 @@ def up(device_id, kind):
 def down(device_id, kind):
     _check(device_id, kind, DOWN_TYPES)
     return ROOT + "/" + VERSION + "/dev/" + device_id + "/down/" + kind
+
+
+def ota_up(device_id):
+    _check(device_id, OTA, (OTA,))
+    return ROOT + "/" + VERSION + "/dev/" + device_id + "/up/" + OTA
+
+
+def ota_down(device_id):
+    _check(device_id, OTA, (OTA,))
+    return ROOT + "/" + VERSION + "/dev/" + device_id + "/down/" + OTA
 
 
 def subscription_up(kind="+"):
@@ -74,4 +86,6 @@ def parse(topic):
         return ("up", device_id, kind)
     if direction == "down" and kind in DOWN_TYPES:
         return ("down", device_id, kind)
+    if kind == OTA and direction in ("up", "down"):
+        return (direction, device_id, kind)
     return Rejection(BAD_TOPIC, "unknown %s message type %r" % (direction[:8], kind[:16]))

@@ -4,7 +4,7 @@ import json
 from binascii import hexlify
 from pathlib import Path
 
-from protocols import codec_json, codec_sms, topics
+from protocols import codec_json, codec_sms, downlink, topics
 from protocols.hmac256 import hmac_sha256
 
 HERE = Path(__file__).parent
@@ -128,6 +128,101 @@ def sms_vectors():
     return out
 
 
+RFC8032_MSG_1023 = (
+    "08b8b2b733424243760fe426a4b54908632110a66c2f6591eabd3345e3e4eb98fa6e264bf09efe12ee50f8f54e9f77b1"
+    "e355f6c50544e23fb1433ddf73be84d879de7c0046dc4996d9e773f4bc9efe5738829adb26c81b37c93a1b270b20329d"
+    "658675fc6ea534e0810a4432826bf58c941efb65d57a338bbd2e26640f89ffbc1a858efcb8550ee3a5e1998bd177e93a"
+    "7363c344fe6b199ee5d02e82d522c4feba15452f80288a821a579116ec6dad2b3b310da903401aa62100ab5d1a36553e"
+    "06203b33890cc9b832f79ef80560ccb9a39ce767967ed628c6ad573cb116dbeffefd75499da96bd68a8a97b928a8bbc1"
+    "03b6621fcde2beca1231d206be6cd9ec7aff6f6c94fcd7204ed3455c68c83f4a41da4af2b74ef5c53f1d8ac70bdcb7ed"
+    "185ce81bd84359d44254d95629e9855a94a7c1958d1f8ada5d0532ed8a5aa3fb2d17ba70eb6248e594e1a2297acbbb39"
+    "d502f1a8c6eb6f1ce22b3de1a1f40cc24554119a831a9aad6079cad88425de6bde1a9187ebb6092cf67bf2b13fd65f27"
+    "088d78b7e883c8759d2c4f5c65adb7553878ad575f9fad878e80a0c9ba63bcbcc2732e69485bbc9c90bfbd62481d9089"
+    "beccf80cfe2df16a2cf65bd92dd597b07e0917af48bbb75fed413d238f5555a7a569d80c3414a8d0859dc65a46128bab"
+    "27af87a71314f318c782b23ebfe808b82b0ce26401d2e22f04d83d1255dc51addd3b75a2b1ae0784504df543af8969be"
+    "3ea7082ff7fc9888c144da2af58429ec96031dbcad3dad9af0dcbaaaf268cb8fcffead94f3c7ca495e056a9b47acdb75"
+    "1fb73e666c6c655ade8297297d07ad1ba5e43f1bca32301651339e22904cc8c42f58c30c04aafdb038dda0847dd988dc"
+    "da6f3bfd15c4b4c4525004aa06eeff8ca61783aacec57fb3d1f92b0fe2fd1a85f6724517b65e614ad6808d6f6ee34dff"
+    "7310fdc82aebfd904b01e1dc54b2927094b2db68d6f903b68401adebf5a7e08d78ff4ef5d63653a65040cf9bfd4aca79"
+    "84a74d37145986780fc0b16ac451649de6188a7dbdf191f64b5fc5e2ab47b57f7f7276cd419c17a3ca8e1b939ae49e48"
+    "8acba6b965610b5480109c8b17b80e1b7b750dfc7598d5d5011fd2dcc5600a32ef5b52a1ecc820e308aa342721aac094"
+    "3bf6686b64b2579376504ccc493d97e6aed3fb0f9cd71a43dd497f01f17c0e2cb3797aa2a2f256656168e6c496afc5fb"
+    "93246f6b1116398a346f1a641f3b041e989f7914f90cc2c7fff357876e506b50d334ba77c225bc307ba537152f3f1610"
+    "e4eafe595f6d9d90d11faa933a15ef1369546868a7f3a45a96768d40fd9d03412c091c6315cf4fde7cb68606937380db"
+    "2eaaa707b4c4185c32eddcdd306705e4dc1ffc872eeee475a64dfac86aba41c0618983f8741c5ef68d3a101e8a3b8cac"
+    "60c905c15fc910840b94c00a0b9d00"
+)
+
+# RFC 8032 section 7.1, TEST 1, 2, 3 and 1024: (name, secret seed, public key, message, signature).
+RFC8032 = [
+    ("rfc8032_test1", "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+    ("rfc8032_test2", "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+     "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+    ("rfc8032_test3", "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+     "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+     "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"),
+    ("rfc8032_test1024", "f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5",
+     "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e", RFC8032_MSG_1023,
+     "d686294b743c6760c6a78a2c4c2fc76115c2600b8f083acde59e7cee32578c0f59ea4219ab9b5896795e4e2b87a30270aa0e3099eee944e9e67a1b22df41ff07"),
+]
+ED25519_L = 2 ** 252 + 27742317777372353535851937790883648493
+
+
+def _flip(hexstr, bit):
+    b = bytearray(bytes.fromhex(hexstr))
+    b[bit // 8] ^= 1 << (bit % 8)
+    return b.hex()
+
+
+def ed25519_vectors():
+    """The RFC's four cases, each checked against an independent signer (deterministic signatures
+    make a mistyped byte show), then refusals built from them."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    out = []
+    for name, seed, pub, msg, sig in RFC8032:
+        key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))
+        assert key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex() == pub, name
+        assert key.sign(bytes.fromhex(msg)).hex() == sig, name
+        out.append({"name": name, "pub": pub, "msg": msg, "sig": sig, "expect": "ok"})
+    _, _, pub1, msg1, sig1 = RFC8032[0]
+    _, _, pub2, msg2, sig2 = RFC8032[1]
+    _, _, pub3, msg3, sig3 = RFC8032[2]
+    s_plus_l = (int.from_bytes(bytes.fromhex(sig2[64:]), "little") + ED25519_L).to_bytes(32, "little").hex()
+    refused = [
+        ("flipped_bit_in_r", pub2, msg2, _flip(sig2, 3), "signature_mismatch"),
+        ("flipped_bit_in_s", pub2, msg2, _flip(sig2, 256 + 9), "signature_mismatch"),
+        ("flipped_bit_in_message", pub3, _flip(msg3, 0), sig3, "signature_mismatch"),
+        ("flipped_bit_in_key", _flip(pub3, 17), msg3, sig3, "signature_mismatch"),
+        ("wrong_key", pub1, msg2, sig2, "signature_mismatch"),
+        ("message_of_another_signature", pub1, msg2, sig1, "signature_mismatch"),
+        # S + L names the same scalar: a lax verifier accepts it, and then one signature has two forms.
+        ("non_canonical_s_plus_l", pub2, msg2, sig2[:64] + s_plus_l, "s_out_of_range"),
+        ("s_equal_to_l", pub2, msg2, sig2[:64] + ED25519_L.to_bytes(32, "little").hex(), "s_out_of_range"),
+        ("s_all_ones", pub2, msg2, sig2[:64] + "ff" * 32, "s_out_of_range"),
+        # y = 2 has no x on the curve; y = p (non-canonical encoding of 0) is refused by the RFC.
+        ("key_not_on_curve", (2).to_bytes(32, "little").hex(), msg2, sig2, "bad_key"),
+        ("key_y_not_below_p", (2 ** 255 - 19).to_bytes(32, "little").hex(), msg2, sig2, "bad_key"),
+        ("signature_short", pub2, msg2, sig2[:126], "bad_signature_length"),
+        ("signature_long", pub2, msg2, sig2 + "00", "bad_signature_length"),
+        ("key_short", pub2[:62], msg2, sig2, "bad_key_length"),
+    ]
+    for name, pub, msg, sig, why in refused:
+        try:
+            key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(pub))
+            key.verify(bytes.fromhex(sig), bytes.fromhex(msg))
+            raise AssertionError("an independent verifier accepts " + name)
+        except (InvalidSignature, ValueError):
+            pass
+        out.append({"name": name, "pub": pub, "msg": msg, "sig": sig, "expect": "reject " + why})
+    return out
+
+
 def hmac_vectors():
     # RFC 4231 test cases 1-4 (HMAC-SHA-256 rows).
     cases = [
@@ -145,6 +240,35 @@ def hmac_vectors():
     return [{"name": n, "key": k, "msg": m, "mac": w} for n, k, m, w in cases]
 
 
+# (name, builder in protocols.downlink, arguments): what the server sends, byte for byte.
+DOWNLINK = [
+    ("ack_of_an_alarm", "ack", ["btn-bdg-0001", 3, 17, 42, 1795377360]),
+    ("ack_of_a_big_incident_id", "ack", ["btn-bdg-0001", 4294967295, 4294967295, 9007199254740992, 1795377360]),
+    ("feedback_received", "feedback", ["btn-bdg-0001", 42, "received", 1795377360, 600]),
+    ("feedback_near", "feedback", ["btn-bdg-0001", 42, "near", 1795377360, 600]),
+    ("feedback_closed", "feedback", ["btn-bdg-0002", 7, "closed", 1795377360, 600]),
+    ("dispatch_order", "dispatch_order", ["trk-amb-07", "d42-1", 42, -6914700, 107609800, "medical",
+                                          "pasien sesak napas", 1795377360, 120]),
+    ("dispatch_order_empty_note", "dispatch_order", ["trk-dmk-01", "d9-2", 9, -6900000, 107600000, "fire", "",
+                                                     1795377360, 120]),
+    ("config_command", "config_command", ["btn-bdg-0001", "cfg-1", {"heartbeat_s": 300, "hold_ms": 2000},
+                                          1795377360, 600]),
+    ("reboot_command", "reboot_command", ["trk-amb-07", "rb-1", 1795377360, 600]),
+    ("server_online", "server_status", ["online", "5f3a9c0e12ab34cd", 1795377360]),
+    ("server_offline", "server_status", ["offline", "5f3a9c0e12ab34cd", 1795377361]),
+    ("ota_offer", "ota_offer", ["btn-bdg-0001", "1.4.0", 1795377360, 600]),
+    ("ota_part", "ota_part", ["btn-bdg-0001", "1.4.0", "firmware/app/outbox.mpy", 2048, 4100, "M\u0006abc"]),
+    ("ota_part_manifest", "ota_part", ["btn-bdg-0001", "1.4.0", "manifest.json", 0, 2, "{}"]),
+    ("ota_confirm", "ota_confirm", ["btn-bdg-0001", "1.4.0"]),
+    ("ota_refuse", "ota_refuse", ["btn-bdg-0001", "1.4.0", "firmware/x.mpy", "not in release 1.4.0"]),
+]
+
+
+def downlink_vectors():
+    return [{"name": n, "builder": b, "args": args, "bytes": getattr(downlink, b)(*args).decode("utf-8")}
+            for n, b, args in DOWNLINK]
+
+
 def main():
     valid = [{"name": n, "topic": topic_for(m), "payload": codec_json.encode(m).decode(), "expect": {"value": m}}
              for n, m in VALID]
@@ -160,6 +284,8 @@ def main():
     write("json.json", {"codec": "json", "vectors": valid + invalid})
     write("sms.json", {"codec": "sms", "key_hex": KEY, "device": "btn-bdg-0001", "vectors": sms_vectors()})
     write("hmac.json", {"codec": "hmac-sha256", "vectors": hmac_vectors()})
+    write("ed25519.json", {"codec": "ed25519", "vectors": ed25519_vectors()})
+    write("downlink.json", {"codec": "downlink", "vectors": downlink_vectors()})
 
 
 def write(name, obj):

@@ -6,7 +6,7 @@ import sys
 import json
 from binascii import hexlify, unhexlify
 
-from protocols import codec_json, codec_sms
+from protocols import codec_json, codec_sms, downlink, ed25519, ota
 from protocols.canonical import dump_value
 from protocols.hmac256 import hmac_sha256
 from protocols.replay import ReplayWindow
@@ -67,6 +67,29 @@ def run_hmac(doc, out):
         out(v["name"], "mac " + mac, "mac " + v["mac"])
 
 
+def run_ed25519(doc, out):
+    for v in doc["vectors"]:
+        why = ed25519.check(unhexlify(v["pub"]), unhexlify(v["msg"]), unhexlify(v["sig"]))
+        out(v["name"], "ok" if why is None else "reject " + why, v["expect"])
+
+
+def run_downlink(doc, out):
+    # Every builder's bytes must be the golden ones, and decode as a valid message of their kind.
+    for v in doc["vectors"]:
+        try:
+            got = getattr(downlink, v["builder"])(*v["args"])
+            res = "bytes " + got.decode("utf-8")
+            if v["builder"].startswith("ota_"):
+                bad = isinstance(ota.parse_down(got), Rejection)
+            else:
+                bad = v["builder"] != "server_status" and isinstance(codec_json.decode(got), Rejection)
+            if bad:
+                res = "invalid " + res
+        except Exception as e:
+            res = "error " + type(e).__name__
+        out(v["name"], res, "bytes " + v["bytes"])
+
+
 def main(vdir):
     bad = [0]
 
@@ -79,6 +102,8 @@ def main(vdir):
     run_json(_load(vdir + "/json.json"), out)
     run_sms(_load(vdir + "/sms.json"), out)
     run_hmac(_load(vdir + "/hmac.json"), out)
+    run_ed25519(_load(vdir + "/ed25519.json"), out)
+    run_downlink(_load(vdir + "/downlink.json"), out)
     print("mismatches\t%d" % bad[0])
     return bad[0]
 
