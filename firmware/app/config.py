@@ -5,8 +5,8 @@
 import json
 from protocols import topics
 from protocols.messages import CATEGORIES, LAT, LON
+from firmware.hal import CONFIG_FILE
 
-CONFIG_FILE = "config.json"
 OVERRIDES_FILE = "overrides.json"
 
 # name: (default or REQUIRED, kind, low, high)
@@ -52,6 +52,8 @@ SCHEMA = {
     "publish_burst": (10, "int", 1, 100),     # outbox resends queued per loop step
 }
 
+CHOICES = {"cat": CATEGORIES, "app": APPS, "link": LINKS}   # kinds whose value is one of a list
+
 # Keys of the protocol's "config" command that a button understands, and where they land.
 COMMAND_KEYS = {"heartbeat_s": "heartbeat_s", "hold_ms": "hold_ms", "ack_timeout_s": "resend_s"}
 
@@ -69,21 +71,13 @@ def _check(name, kind, lo, hi, v):
     elif kind == "id":
         if not topics.valid_device_id(v):
             return "%s must be a device id (1..32 of a-z A-Z 0-9 - _)" % name
-    elif kind == "cat":
-        if v not in CATEGORIES:
-            return "%s must be one of %s" % (name, ", ".join(CATEGORIES))
-    elif kind == "app":
-        if v not in APPS:
-            return "%s must be one of %s" % (name, ", ".join(APPS))
-    elif kind == "link":
-        if v not in LINKS:
-            return "%s must be one of %s" % (name, ", ".join(LINKS))
+    elif kind in CHOICES:
+        if v not in CHOICES[kind]:
+            return "%s must be one of %s" % (name, ", ".join(CHOICES[kind]))
     elif kind == "hex":
-        if type(v) is not str or len(v) % 2 or len(v) < 2 * lo or len(v) > 2 * hi:
+        # strip() leaves text only where a character is not a hex digit
+        if type(v) is not str or len(v) % 2 or len(v) < 2 * lo or len(v) > 2 * hi or v.strip("0123456789abcdefABCDEF"):
             return "%s must be %d..%d bytes as hex digits" % (name, lo, hi)
-        for ch in v:
-            if ch not in "0123456789abcdefABCDEF":
-                return "%s must be %d..%d bytes as hex digits" % (name, lo, hi)
     elif kind == "keys":
         if v is None:
             return None
@@ -159,26 +153,13 @@ def key_category(cfg, name):
     return cfg["category"]
 
 
-def provisioned(flash):
-    """config.json as a plain dict, for what is read before an app runs (firmware/main.py: the
-    app; the ports: link, apn, wifi_*). {} when it is missing or bad: the app's parser reports why,
-    and the port must still come up to show it."""
-    try:
-        raw = json.loads(flash.read(CONFIG_FILE) or b"{}")
-    except Exception:
-        return {}
-    return raw if type(raw) is dict else {}
-
-
-def wants_modem(raw):
-    return raw.get("link") == "gsm" or raw.get("sms_after_s") is not None
-
-
-def load(flash):
+def load(flash, parser=None):
+    """(config dict, None) or (None, reason): config.json and overrides.json read from flash, through
+    an app's parser (the button's by default)."""
     text = flash.read(CONFIG_FILE)
     if text is None:
         return None, "config.json is missing from flash (provision the device)"
-    return parse(text, flash.read(OVERRIDES_FILE))
+    return (parser or parse)(text, flash.read(OVERRIDES_FILE))
 
 
 def save_overrides(flash, changes):

@@ -2,7 +2,7 @@
 # GSM-7 line (protocols.codec_sms) to the center's number. The button's app decides when (its
 # sms_after_s); this only sends, and says plainly whether the network took it.
 from protocols import codec_sms
-from firmware.app.modem import AtError
+from protocols.at.modem import AtError
 
 
 class SmsUplink:

@@ -46,6 +46,13 @@ class MqttLink:
     def is_up(self):
         return self.state == UP
 
+    def security(self):
+        # What every heartbeat says of this link (protocols.messages.LINK_SECURITY): the center sees a
+        # device on plain MQTT (a SIM800 has no TLS) or on TLS that does not check the broker.
+        if not self.o["tls"]:
+            return "plain"
+        return "tls" if getattr(self.net, "ca", None) else "tls_unverified"
+
     def publish(self, topic, payload, qos=1, retain=False):
         """Queue a PUBLISH. Returns its packet id (1..65535; 0 for QoS 0), or None when the link is
         not up or the socket queue is full: the caller keeps the message and tries later."""
@@ -110,9 +117,9 @@ class MqttLink:
             return
         if not ready:
             return
-        if self.o.get("tls"):
-            self.sock = self.net.secure(self.sock, self.o["host"])
         o = self.o
+        if o.get("tls"):
+            self.sock = self.net.secure(self.sock, o["host"])
         self.parser = wire.Parser()
         self.out = bytearray(wire.connect(o["client_id"], o["keepalive_s"], o.get("user"), o.get("password"),
                                           o.get("will_topic"), o.get("will_payload", b""), 1, True, False))
@@ -132,9 +139,7 @@ class MqttLink:
         self.inflight = {}
         self.ping_sent = None
         self.state = DOWN
-        cap = self.o["backoff_min_ms"] << min(self.attempt, 16)
-        if cap > self.o["backoff_max_ms"]:
-            cap = self.o["backoff_max_ms"]
+        cap = min(self.o["backoff_max_ms"], self.o["backoff_min_ms"] << min(self.attempt, 16))
         # "Equal jitter": at least half the cap, so a fleet that lost the same broker does not
         # come back in one synchronized wave, yet no device retries immediately in a loop.
         delay = cap // 2 + self.rand(cap // 2 + 1)

@@ -2,23 +2,16 @@
 # acks and commands -> what the LED and buzzer tell the citizen. One step() does a bounded amount
 # of work and never blocks, so the keys are sampled every tick_ms even during an outage.
 import gc
-import sys
 import time
 from protocols import codec_json, topics
-from protocols.messages import TS_MIN, FEEDBACK
-from protocols.rejection import Rejection
-from firmware.app import config as configuration
+from protocols.messages import FEEDBACK
+from firmware.app import config as configuration, ota
 from firmware.app.button import Key, SOS, STUCK
 from firmware.app.feedback import Feedback
-from firmware.app.log import log
-from firmware.app.loop import AppLoop, Reboot  # noqa: F401  (ports import Reboot from here)
-from firmware.app.mqtt_link import MqttLink
-from firmware.app.outbox import Outbox
+from firmware.app.session import Session
+from firmware.hal import log
 
 FW = "button-1.0.0"
-BATT_EMPTY_MV = 3300   # Li-ion cell under load: 0 % ...
-BATT_FULL_MV = 4200    # ... 100 %
-RECENT_COMMANDS = 8    # QoS 1 may redeliver a command; its id is answered, not re-run
 
 
 def _unhex(text):
@@ -26,24 +19,18 @@ def _unhex(text):
     return bytes(int(text[i:i + 2], 16) for i in range(0, len(text), 2))
 
 
-class PanicButton(AppLoop):
+class PanicButton(Session):
+    KIND = "button"
+    FW = FW
+    configuration = configuration
+
     def __init__(self, board):
-        self.b = board
-        self.fb = Feedback(board.leds, board.buzzer, time.ticks_ms, getattr(board, "on_pattern", None))
-        self.cfg, self.cfg_error = configuration.load(board.flash)
-        self.t0 = time.ticks_ms()
-        self.link = None
-        self.outbox = None
-        self.boot = 0
+        Session.__init__(self, board)
+        self.fb = Feedback(board.leds, board.buzzer, time.ticks_ms, board.on_pattern)
         self.current = None      # the alarm the LED speaks about: {"key","acked","state","inc","at"}
         self.folds = {}          # (trig, cat) -> {"key", "last", "presses"}: presses fold into it
-        self.due = {}            # outbox key -> ticks of its next (re)send
         self.resend_at = None    # earliest due time; None: scan on the next step
-        self.commands = []       # [(id, result)] most recent last
-        self.server_epoch = None
         self.tamper_open = False
-        self.reboot_at = None
-        self.failed_steps = 0
         self.stats = {"alarms": 0, "sent": 0, "acks": 0, "bad_input": 0, "sms": 0}
         self.timing = None       # ticks when the last hold reached hold_ms, until its alarm left
         self.latencies = []      # press-to-publish, ms: hold reached -> bytes handed to the socket
@@ -61,8 +48,7 @@ class PanicButton(AppLoop):
             log("error", "config_bad", why=self.cfg_error, effect="showing config_error; not connecting")
             return
         c = self.cfg
-        self.outbox = Outbox(self.b.flash, log)
-        self.boot = self.outbox.start()
+        self._open_outbox()
         self.keys = []
         for name in self.b.keys:
             cat = configuration.key_category(c, name)
@@ -74,9 +60,6 @@ class PanicButton(AppLoop):
             if self.b.tamper is not None else None
         dev = c["dev"]
         self.topic_alarm = topics.up(dev, "alarm")
-        self.topic_status = topics.up(dev, "status")
-        self.topic_ack = topics.down(dev, "ack")
-        self.topic_cmd = topics.down(dev, "cmd")
         if c["tls"]:
             ca = self.b.flash.read(c["ca_file"]) if c["ca_file"] else None
             if c["ca_file"] and ca is None:
@@ -87,7 +70,7 @@ class PanicButton(AppLoop):
                 log("warn", "tls_unverified", effect="the broker's certificate is not checked; provision ca_file")
             self.b.net.ca = ca
         if c["sms_after_s"] is not None or c["link"] == "gsm":
-            if getattr(self.b, "modem", None) is None:
+            if self.b.modem is None:
                 # The port fell back to its own network or to none: say so rather than run half-armed.
                 self.cfg_error = "%s but this board has no modem" % (
                     "sms_after_s is set" if c["sms_after_s"] is not None else "link is gsm")
@@ -96,24 +79,17 @@ class PanicButton(AppLoop):
         if c["sms_after_s"] is not None:
             from firmware.app.modem_sos import SmsUplink
             self.sms = SmsUplink(self.b.modem, c["center_number"], _unhex(c["sms_key"]), log=log)
-        will = self._status("offline")
-        self.link = MqttLink(self.b.net, {
-            "client_id": dev, "user": c["user"], "password": c["password"], "host": c["host"],
-            "port": c["port"], "tls": c["tls"], "keepalive_s": c["keepalive_s"],
-            "will_topic": self.topic_status, "will_payload": will,
-            "subscriptions": [(topics.subscription_down(dev), 1), (topics.SERVER_STATUS, 1)],
-            "backoff_min_ms": c["backoff_min_ms"], "backoff_max_ms": c["backoff_max_ms"],
-            "connect_timeout_ms": c["connect_timeout_ms"],
-        }, log, self._rand, on_message=self._on_message, on_up=self._on_up)
+        self._open_link([(topics.subscription_down(dev), 1), (topics.SERVER_STATUS, 1)])
+        self.ota = ota.Updater(self.b, self.link, dev, self.KIND, FW, log, c["link"] == "gsm")
         now = time.ticks_ms()
         for key in self.outbox.pending():
             self.due[key] = now
             self._arm_sms(key, now)   # an alarm from before a reboot still deserves its fallback
         self.next_health = time.ticks_add(now, c["heartbeat_s"] * 1000)
-        log("info", "boot", dev=dev, boot=self.boot, fw=FW, port=self.b.name, pending=len(self.outbox),
+        log("info", "boot", dev=dev, boot=self.boot, fw=self.fw, port=self.b.name, pending=len(self.outbox),
             site=c["site"])
 
-    # ---- the loop (firmware/app/loop.py runs it) ---------------------------------------------
+    # ---- the loop (firmware/app/session.py runs it) ------------------------------------------
     def _show_error(self):
         self._show(time.ticks_ms())
         self.fb.tick()
@@ -126,6 +102,7 @@ class PanicButton(AppLoop):
         self._resend(now)
         self._sms_fallback(now)
         self._heartbeat(now)
+        self.ota.step(now, self.stats["sent"])
         self._show(now)
         self.fb.tick()
 
@@ -147,7 +124,7 @@ class PanicButton(AppLoop):
                 self._raise("button", key.category, now, time.ticks_add(key.pressed_at, key.hold_ms))
             elif ev == STUCK:
                 # The hold already raised this episode's one alarm; a jammed or taped-down key adds
-                # no second one (the issue: one alarm and a health flag, not a flood). The flag goes
+                # no second one (one alarm and a health flag, not a flood). The flag goes
                 # out at once below, so the technician's list shows it before the next heartbeat.
                 log("warn", "key_stuck", key=key.name, held_s=self.cfg["stuck_s"])
             elif ev == "short":
@@ -205,18 +182,6 @@ class PanicButton(AppLoop):
             self.timing = since
 
     # ---- uplink -------------------------------------------------------------------------------
-    def _ts(self):
-        t = int(self.b.clock.time())
-        if t < TS_MIN:
-            # The wire needs a real time; an unsynced clock still must not hold back an SOS.
-            log("warn", "clock_unsynced", effect="sending the earliest valid time")
-            return TS_MIN
-        return t
-
-    def _status(self, state):
-        return codec_json.encode({"v": 1, "t": "status", "dev": self.cfg["dev"], "boot": self.boot, "seq": 0,
-                                  "state": state, "kind": "button", "fw": FW})
-
     def _on_up(self):
         self.link.publish(self.topic_status, self._status("online"), 1, True)
         now = time.ticks_ms()
@@ -224,6 +189,7 @@ class PanicButton(AppLoop):
             self.due[key] = now
         self.resend_at = None
         self._send_health(now)
+        self.ota.on_up()
 
     def _resend(self, now):
         if self.link is None or not self.link.is_up():
@@ -295,54 +261,22 @@ class PanicButton(AppLoop):
         mv = self.b.battery.read_mv() if self.b.battery is not None else None
         pct = None
         if mv is not None:
-            pct = max(0, min(100, (mv - BATT_EMPTY_MV) * 100 // (BATT_FULL_MV - BATT_EMPTY_MV)))
+            # a Li-ion cell under load: 3,300 mV is 0 %, 4,200 mV is 100 % (literals: the compiler
+            # folds them, where named constants would cost the image their names)
+            pct = max(0, min(100, (mv - 3300) * 100 // (4200 - 3300)))
             mv = max(0, min(30000, mv))
         rssi = self.b.net.rssi() if hasattr(self.b.net, "rssi") else None
         msg = {"v": 1, "t": "health", "dev": self.cfg["dev"], "boot": self.boot, "seq": self.outbox.next_seq(),
                "ts": self._ts(), "batt": mv, "pct": pct, "rssi": rssi, "tamper": self.tamper_open,
-               "stuck": self._any_stuck(), "uptime": time.ticks_diff(now, self.t0) // 1000 if time.ticks_diff(now, self.t0) > 0 else 0,
-               "fw": FW, "heap": gc.mem_free(), "outbox": len(self.outbox)}
+               "stuck": self._any_stuck(), "uptime": max(0, time.ticks_diff(now, self.t0)) // 1000,
+               "fw": self.fw, "heap": gc.mem_free(), "outbox": len(self.outbox), "sec": self.link.security()}
         self.link.publish(topics.up(self.cfg["dev"], "health"), codec_json.encode(msg), 1, False)
 
-    def _cmdres(self, cmd_id, res, why=None):
-        msg = {"v": 1, "t": "cmdres", "dev": self.cfg["dev"], "boot": self.boot, "seq": self.outbox.next_seq(),
-               "ts": self._ts(), "id": cmd_id, "res": res}
-        if why:
-            msg["why"] = why[:80]
+    def _send_cmdres(self, msg):
         self.link.publish(topics.up(self.cfg["dev"], "cmdres"), codec_json.encode(msg), 1, False)
 
     # ---- downlink -----------------------------------------------------------------------------
-    def _on_message(self, topic, payload):
-        try:
-            if topic == self.topic_ack.encode():
-                self._on_ack(topic, payload)
-            elif topic == self.topic_cmd.encode():
-                self._on_command(topic, payload)
-            elif topic == topics.SERVER_STATUS.encode():
-                self._on_server_status(payload)
-            else:
-                self._bad("foreign_topic", "not a topic this device reads", topic)
-        except Exception as e:
-            # Whatever arrives, the keys keep working.
-            self._bad("handler_error", repr(e)[:80], topic)
-
-    def _bad(self, event, why, topic=b"", payload=b""):
-        self.stats["bad_input"] += 1
-        try:
-            t = bytes(topic).decode()[:80]
-        except Exception:
-            t = "?"
-        # The first bytes, escaped, so the technician sees what arrived without a flood.
-        log("warn", event, why=why, topic=t, head=repr(bytes(payload[:32])), size=len(payload), effect="ignored")
-
-    def _on_ack(self, topic, payload):
-        msg = codec_json.decode(payload, topic)
-        if isinstance(msg, Rejection):
-            self._bad("ack_rejected", msg.code + ": " + msg.reason, topic, payload)
-            return
-        if msg["t"] != "ack":
-            self._bad("ack_rejected", "not an ack", topic)
-            return
+    def _on_ack(self, msg):
         key = (msg["boot"], msg["seq"])
         if not self.outbox.ack(msg["boot"], msg["seq"]):
             log("info", "ack_unknown", boot=key[0], seq=key[1], effect="nothing pending under it; ignored")
@@ -364,30 +298,8 @@ class PanicButton(AppLoop):
                 self.current["state"] = "received"
         log("info", "alarm_acked", boot=key[0], seq=key[1], inc=msg["inc"], pending=len(self.outbox))
 
-    def _on_command(self, topic, payload):
-        cmd = codec_json.decode(payload, topic)
-        if isinstance(cmd, Rejection):
-            self._bad("command_rejected", cmd.code + ": " + cmd.reason, topic, payload)
-            return
-        if cmd["t"] != "cmd":
-            self._bad("command_rejected", "not a command", topic)
-            return
-        for cid, res in self.commands:
-            if cid == cmd["id"]:
-                self._cmdres(cid, res[0], res[1])
-                return
-        res = self._execute(cmd)
-        log("info", "command", id=cmd["id"], op=cmd["op"], res=res[0], why=res[1] or "")
-        self.commands.append((cmd["id"], res))
-        if len(self.commands) > RECENT_COMMANDS:
-            self.commands.pop(0)
-        self._cmdres(cmd["id"], res[0], res[1])
-
-    def _execute(self, cmd):
-        if self._ts() > cmd["exp"]:
-            return ("expired", "arrived after it expired")
-        op = cmd["op"]
-        if op == "feedback":
+    def _op(self, cmd):
+        if cmd["op"] == "feedback":
             state = cmd["state"]
             if state == "idle":
                 self.current = None
@@ -401,42 +313,12 @@ class PanicButton(AppLoop):
             if state == "closed":
                 self.folds = {}  # a press after "closed" is a new emergency
             return ("ok", None)
-        if op == "config":
-            changes = {}
-            for k in cmd["cfg"]:
-                if k not in configuration.COMMAND_KEYS:
-                    return ("rejected", "%s is not a button setting" % k)
-                changes[configuration.COMMAND_KEYS[k]] = cmd["cfg"][k]
-            trial = dict(self.cfg)
-            trial.update(changes)
-            for k in changes:
-                d, kind, lo, hi = configuration.SCHEMA[k]
-                why = configuration._check(k, kind, lo, hi, changes[k])
-                if why:
-                    return ("rejected", why)
-            configuration.save_overrides(self.b.flash, changes)
-            self.cfg = trial
-            for _pin, key in self.keys:
-                key.hold_ms = trial["hold_ms"]
-            self.next_health = time.ticks_add(time.ticks_ms(), trial["heartbeat_s"] * 1000)
-            return ("ok", None)
-        if op == "reboot":
-            self.reboot_at = time.ticks_add(time.ticks_ms(), 300)  # let the cmdres leave first
-            return ("accepted", None)
-        return ("rejected", "a button has no %s" % op)
+        return Session._op(self, cmd)
 
-    def _on_server_status(self, payload):
-        st = codec_json.decode_server_status(payload)
-        if isinstance(st, Rejection):
-            self._bad("server_status_rejected", st.reason, topics.SERVER_STATUS)
-            return
-        if st["state"] != "online":
-            return
-        if self.server_epoch is not None and st["epoch"] != self.server_epoch:
-            # A restarted fleet server lost its view of who is online: tell it again.
-            log("info", "server_restarted", epoch=st["epoch"][:24], effect="re-announcing")
-            self._on_up()
-        self.server_epoch = st["epoch"]
+    def _configured(self, changes):
+        for _pin, key in self.keys:
+            key.hold_ms = self.cfg["hold_ms"]
+        self.next_health = time.ticks_add(time.ticks_ms(), self.cfg["heartbeat_s"] * 1000)
 
     # ---- feedback -----------------------------------------------------------------------------
     def _show(self, now):
@@ -459,26 +341,3 @@ class PanicButton(AppLoop):
         if len(self.outbox):
             return self.fb.show("waiting")
         return self.fb.show("idle")
-
-
-def run(board):
-    """Run the button for ever on a board, restarting after a commanded reboot (sim) or a failure
-    outside the loop's own guard (e.g. flash unreadable), waiting longer each time rather than
-    spinning: a crash loop would flood the log and the broker."""
-    failures = 0
-    while True:
-        app = PanicButton(board)
-        board.app = app
-        try:
-            app.start()
-            app.run()
-        except Reboot:
-            failures = 0
-            log("info", "soft_reboot")
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
-            failures += 1
-            log("error", "app_failed", error=repr(e)[:120], restart_in_s=min(60, 2 ** failures))
-            sys.print_exception(e)
-            time.sleep(min(60, 2 ** failures))

@@ -2,13 +2,7 @@
 # dispatch orders with an accept key; a crew SOS key; the ignition input. One step() does a
 # bounded amount of work and never blocks, like the panic button's loop.
 #
-# The board (a port builds it: board("tracker") in firmware/ports/sim.py, esp32.py):
-#   board.gps       UART-like: read(n) -> bytes available now (at most n) or None, never blocks
-#   board.keys      {name: input}: "sos", "accept", and any of the crew statuses
-#                   "available", "enroute", "onscene", "returning", "oos"; value() -> 1 pressed
-#   board.ignition  input or None       value() -> 1 while the engine runs
-#   board.leds      {"led": out}; board.buzzer out or None
-#   board.net, board.clock, board.flash, board.watchdog, board.reset(), board.name  as the button's
+# The board is a firmware.hal.tracker.TrackerBoard (a port builds it: board("tracker")).
 #
 # What goes out, and how it is kept until delivered:
 #   alarm (crew SOS)   firmware.app.outbox until the fleet server's ack (never lost)
@@ -17,25 +11,20 @@
 #   health, status     sent when the link is up (a later one replaces a lost one)
 import gc
 import json
-import sys
 import time
 from protocols import codec_json, topics
 from protocols.messages import TS_MIN, CREW
-from protocols.rejection import Rejection
-from firmware.app import nmea
-from firmware.app import tracker_config as configuration
+from protocols.nmea import parse as nmea
+from firmware.app import ota, tracker_config as configuration
 from firmware.app.button import Key, SOS
-from firmware.app.loop import AppLoop, Reboot
-from firmware.app.log import log
-from firmware.app.mqtt_link import MqttLink
-from firmware.app.outbox import Outbox
+from firmware.app.session import Session
 from firmware.app.tracker_report import ReportPolicy
 from firmware.app.tracker_store import Backlog, CRITICAL, POSITION
+from firmware.hal import log
 
 FW = "tracker-1.0.0"
 GPS_READ = 512             # bytes taken from the UART per step: 9600 baud fills ~960 a second
 EPOCH_IDLE_MS = 300        # a receiver sends an epoch in one burst: this much silence ends it
-RECENT_COMMANDS = 8
 CREW_FILE = "crew.json"
 
 # (on ms, off ms, buzzer on the "on" phase) per indicator state; docs/tracker.md lists them.
@@ -84,16 +73,15 @@ class Indicator:
             self.buzzer.value(1 if (self.on and beep) else 0)
 
 
-class Tracker(AppLoop):
+class Tracker(Session):
+    KIND = "tracker"
+    FW = FW
+    configuration = configuration
+
     def __init__(self, board):
-        self.b = board
-        self.cfg, self.cfg_error = configuration.load(board.flash)
-        self.t0 = time.ticks_ms()
+        Session.__init__(self, board)
         self.ind = Indicator(board.leds.get("led"), board.buzzer)
-        self.link = None
-        self.outbox = None
         self.backlog = None
-        self.boot = 0
         self.reader = nmea.NmeaReader()
         self.asm = None
         self.policy = None
@@ -104,28 +92,30 @@ class Tracker(AppLoop):
         self.ign = None
         self.orders = []           # dispatch orders not yet accepted: [{"id", "inc", ..., "exp"}]
         self.active = None         # the accepted order
-        self.commands = []
-        self.due = {}              # alarm outbox key -> ticks of its next send
         self.inflight = {}         # packet id -> (lane, key) of a backlog record
         self.sos_key = None
-        self.reboot_at = None
-        self.failed_steps = 0
-        self.stats = {"fixes": 0, "reported": 0, "nmea_rejected": 0, "sent": 0, "acks": 0,
+        self.stats = {"fixes": 0, "reported": 0, "nmea_rejected": 0, "sent": 0, "alarms_sent": 0, "acks": 0,
                       "bad_input": 0, "orders": 0}
 
     # ---- boot ---------------------------------------------------------------------------------
     def start(self):
         self.ind.show("selftest")
-        if self.cfg and self.cfg["link"] == "gsm" and getattr(self.b, "modem", None) is None:
+        if self.cfg and self.cfg["link"] == "gsm" and self.b.modem is None:
             self.cfg_error = "link is gsm but this board has no modem"
+        if self.cfg and not self.cfg_error and self.cfg["tls"]:
+            ca = self.b.flash.read(self.cfg["ca_file"]) if self.cfg["ca_file"] else None
+            if self.cfg["ca_file"] and ca is None:
+                self.cfg_error = "ca_file %s is not on flash" % self.cfg["ca_file"]
+            elif ca is None:
+                log("warn", "tls_unverified", effect="the broker's certificate is not checked; provision ca_file")
+            self.b.net.ca = ca
         if self.cfg_error:
             log("error", "config_bad", why=self.cfg_error, effect="not connecting")
             return
         c = self.cfg
         self.asm = nmea.EpochAssembler(c["uere_m"])
         self.policy = ReportPolicy(c["report_s"], c["turn_deg"], c["move_m"], c["parked_s"], c["moving_cms"])
-        self.outbox = Outbox(self.b.flash, log)
-        self.boot = self.outbox.start()
+        self._open_outbox()
         self.backlog = Backlog(self.b.flash, log, c["pos_max"])
         self.backlog.start()
         self.keys = []
@@ -142,21 +132,13 @@ class Tracker(AppLoop):
             if getattr(self.b, "ignition", None) is not None else None
         self._load_crew()
         dev = c["dev"]
-        self.topic_ack = topics.down(dev, "ack")
-        self.topic_cmd = topics.down(dev, "cmd")
-        self.link = MqttLink(self.b.net, {
-            "client_id": dev, "user": c["user"], "password": c["password"], "host": c["host"],
-            "port": c["port"], "tls": c["tls"], "keepalive_s": c["keepalive_s"],
-            "will_topic": topics.up(dev, "status"), "will_payload": self._status("offline"),
-            "subscriptions": [(topics.subscription_down(dev), 1)],
-            "backoff_min_ms": c["backoff_min_ms"], "backoff_max_ms": c["backoff_max_ms"],
-            "connect_timeout_ms": c["connect_timeout_ms"],
-        }, log, self._rand, on_message=self._on_message, on_up=self._on_up, on_puback=self._on_puback)
+        self._open_link([(topics.subscription_down(dev), 1)], self._on_puback)
+        self.ota = ota.Updater(self.b, self.link, dev, self.KIND, FW, log, c["link"] == "gsm")
         now = time.ticks_ms()
         for key in self.outbox.pending():
             self.due[key] = now
         self.next_health = time.ticks_add(now, c["heartbeat_s"] * 1000)
-        log("info", "boot", dev=dev, boot=self.boot, fw=FW, port=self.b.name, alarms=len(self.outbox),
+        log("info", "boot", dev=dev, boot=self.boot, fw=self.fw, port=self.b.name, alarms=len(self.outbox),
             backlog=len(self.backlog), crew=self.crew or "unknown")
 
     def _load_crew(self):
@@ -167,7 +149,7 @@ class Tracker(AppLoop):
         except Exception:
             self.crew = None
 
-    # ---- the loop (firmware/app/loop.py runs it) ---------------------------------------------
+    # ---- the loop (firmware/app/session.py runs it) ------------------------------------------
     def _show_error(self):
         self.ind.tick()
 
@@ -179,6 +161,7 @@ class Tracker(AppLoop):
         self._send(now)
         if time.ticks_diff(now, self.next_health) >= 0:
             self._send_health(now)
+        self.ota.step(now, self.stats["alarms_sent"])   # an update waits while an SOS does
         self._show(now)
 
     # ---- GPS ----------------------------------------------------------------------------------
@@ -281,10 +264,6 @@ class Tracker(AppLoop):
         self._set_crew("enroute", "accept")
 
     # ---- uplink -------------------------------------------------------------------------------
-    def _ts(self):
-        t = int(self.b.clock.time())
-        return t if t >= TS_MIN else TS_MIN
-
     def _queue(self, lane, msg):
         try:
             data = codec_json.encode(msg)
@@ -296,17 +275,14 @@ class Tracker(AppLoop):
         self.backlog.put(lane, msg["seq"], msg["t"], data)
         return True
 
-    def _status(self, state):
-        return codec_json.encode({"v": 1, "t": "status", "dev": self.cfg["dev"], "boot": self.boot, "seq": 0,
-                                  "state": state, "kind": "tracker", "fw": FW})
-
     def _on_up(self):
         self.inflight = {}      # the old session's packet ids are gone: resend what they carried
-        self.link.publish(topics.up(self.cfg["dev"], "status"), self._status("online"), 1, True)
+        self.link.publish(self.topic_status, self._status("online"), 1, True)
         now = time.ticks_ms()
         for key in self.due:
             self.due[key] = now
         self._send_health(now)
+        self.ota.on_up()
 
     def _on_puback(self, pid):
         rec = self.inflight.pop(pid, None)
@@ -330,6 +306,7 @@ class Tracker(AppLoop):
                 return
             self.due[key] = time.ticks_add(now, self.cfg["resend_s"] * 1000)
             self.stats["sent"] += 1
+            self.stats["alarms_sent"] += 1
             budget -= 1
         busy = {}
         for pid in self.inflight:
@@ -356,101 +333,39 @@ class Tracker(AppLoop):
             return
         up = time.ticks_diff(now, self.t0) // 1000
         msg = {"v": 1, "t": "health", "dev": self.cfg["dev"], "boot": self.boot, "seq": self.outbox.next_seq(),
-               "ts": self._ts(), "tamper": False, "stuck": False, "uptime": up if up > 0 else 0, "fw": FW,
-               "heap": gc.mem_free(), "outbox": len(self.outbox) + len(self.backlog)}
+               "ts": self._ts(), "tamper": False, "stuck": False, "uptime": up if up > 0 else 0, "fw": self.fw,
+               "heap": gc.mem_free(), "outbox": len(self.outbox) + len(self.backlog),
+               "sec": self.link.security()}
         self.link.publish(topics.up(self.cfg["dev"], "health"), codec_json.encode(msg), 1, False)
 
-    def _cmdres(self, cmd_id, res, why=None):
-        msg = {"v": 1, "t": "cmdres", "dev": self.cfg["dev"], "boot": self.boot, "seq": self.outbox.next_seq(),
-               "ts": self._ts(), "id": cmd_id, "res": res}
-        if why:
-            msg["why"] = why[:80]
+    def _send_cmdres(self, msg):
         self._queue(CRITICAL, msg)
 
     # ---- downlink -----------------------------------------------------------------------------
-    def _on_message(self, topic, payload):
-        try:
-            if topic == self.topic_ack.encode():
-                self._on_ack(topic, payload)
-            elif topic == self.topic_cmd.encode():
-                self._on_command(topic, payload)
-            else:
-                self._bad("foreign_topic", "not a topic this tracker reads", topic)
-        except Exception as e:
-            self._bad("handler_error", repr(e)[:80], topic)
-
-    def _bad(self, event, why, topic=b""):
-        self.stats["bad_input"] += 1
-        try:
-            t = bytes(topic).decode()[:80]
-        except Exception:
-            t = "?"
-        log("warn", event, why=why, topic=t, effect="ignored")
-
-    def _on_ack(self, topic, payload):
-        msg = codec_json.decode(payload, topic)
-        if isinstance(msg, Rejection):
-            self._bad("ack_rejected", msg.code + ": " + msg.reason, topic)
-            return
+    def _on_ack(self, msg):
         if self.outbox.ack(msg["boot"], msg["seq"]):
             self.due.pop((msg["boot"], msg["seq"]), None)
             self.stats["acks"] += 1
             log("info", "sos_acked", boot=msg["boot"], seq=msg["seq"], inc=msg["inc"])
 
-    def _on_command(self, topic, payload):
-        cmd = codec_json.decode(payload, topic)
-        if isinstance(cmd, Rejection):
-            self._bad("command_rejected", cmd.code + ": " + cmd.reason, topic)
-            return
-        for cid, res in self.commands:
-            if cid == cmd["id"]:
-                if res is not None:          # QoS 1 redelivery: answer again, do not act again
-                    self._cmdres(cid, res[0], res[1])
-                return
-        res = self._execute(cmd)
-        log("info", "command", id=cmd["id"], op=cmd["op"], res=res[0] if res else "pending")
-        self.commands.append((cmd["id"], res))
-        if len(self.commands) > RECENT_COMMANDS:
-            self.commands.pop(0)
-        if res is not None:
-            self._cmdres(cmd["id"], res[0], res[1])
-
-    def _execute(self, cmd):
-        """The command's (result, why), or None for a dispatch order, answered by the crew."""
-        if self._ts() > cmd["exp"]:
-            return ("expired", "arrived after it expired")
-        op = cmd["op"]
-        if op == "dispatch":
+    def _op(self, cmd):
+        if cmd["op"] == "dispatch":
+            # No answer yet: the crew's accept key answers it, or its expiry does.
             self.orders.append({"id": cmd["id"], "inc": cmd["inc"], "lat": cmd["lat"], "lon": cmd["lon"],
                                 "cat": cmd["cat"], "note": cmd.get("note"), "exp": cmd["exp"]})
             self.stats["orders"] += 1
             log("info", "order", id=cmd["id"], inc=cmd["inc"], cat=cmd["cat"], exp=cmd["exp"])
             return None
-        if op == "config":
-            changes = {}
-            for k in cmd["cfg"]:
-                if k not in configuration.COMMAND_KEYS:
-                    return ("rejected", "%s is not a tracker setting" % k)
-                name = configuration.COMMAND_KEYS[k]
-                d, kind, lo, hi = configuration.SCHEMA[name]
-                why = configuration._check(name, kind, lo, hi, cmd["cfg"][k])
-                if why:
-                    return ("rejected", why)
-                changes[name] = cmd["cfg"][k]
-            configuration.save_overrides(self.b.flash, changes)
-            self.cfg.update(changes)
-            self.policy.configure(changes.get("report_s"), changes.get("turn_deg"), changes.get("move_m"),
-                                  changes.get("parked_s"))
-            return ("ok", None)
-        if op == "reboot":
-            self.reboot_at = time.ticks_add(time.ticks_ms(), 300)
-            return ("accepted", None)
-        return ("rejected", "a tracker has no %s" % op)
+        return Session._op(self, cmd)
+
+    def _configured(self, changes):
+        self.policy.configure(changes.get("report_s"), changes.get("turn_deg"), changes.get("move_m"),
+                              changes.get("parked_s"))
 
     def _expire_orders(self):
         if not self.orders:
             return
-        now = self._ts()
+        now = int(self.b.clock.time())   # an unsynced clock expires nothing (exp is a real time)
         for order in list(self.orders):
             if now > order["exp"]:
                 self.orders.remove(order)
@@ -489,26 +404,3 @@ class Tracker(AppLoop):
             "thinned": self.backlog.thinned if self.backlog is not None else 0,
             "stats": self.stats, "cfg_error": self.cfg_error,
         }
-
-
-def run(board):
-    """Run the tracker for ever on a board, restarting after a commanded reboot (sim) or a failure
-    outside the loop's own guard, waiting longer each time."""
-    failures = 0
-    while True:
-        app = Tracker(board)
-        board.app = app
-        try:
-            app.start()
-            app.run()
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
-            if isinstance(e, Reboot):
-                failures = 0
-                log("info", "soft_reboot")
-                continue
-            failures += 1
-            log("error", "app_failed", error=repr(e)[:120], restart_in_s=min(60, 2 ** failures))
-            sys.print_exception(e)
-            time.sleep(min(60, 2 ** failures))

@@ -1,7 +1,8 @@
 # A tracker's provisioning file (config.json on flash) plus overrides.json from "config" commands.
 # Same rules as the button's (firmware.app.config): a bad file is a reason, never an exception,
 # and an unknown setting is refused (a typo would silently keep a default).
-from firmware.app.config import REQUIRED, _check, parse_schema, save_overrides, CONFIG_FILE, OVERRIDES_FILE  # noqa: F401
+from firmware.app import config
+from firmware.app.config import REQUIRED, parse_schema
 
 SCHEMA = {
     "app": ("tracker", "app", 0, 0),           # firmware/main.py runs the tracker when this says so
@@ -11,6 +12,7 @@ SCHEMA = {
     "host": (REQUIRED, "str", 1, 253),
     "port": (1883, "int", 1, 65535),
     "tls": (False, "bool", 0, 0),
+    "ca_file": (None, "str", 1, 64),           # CA certificate (PEM) on flash; with tls the broker must match it
     "wifi_ssid": (None, "str", 1, 32),         # read by the esp32 port (link ip)
     "wifi_password": (None, "str", 0, 64),
     "link": ("ip", "link", 0, 0),              # read by the port: ip (Wi-Fi, loopback) or gsm (the modem)
@@ -47,7 +49,4 @@ def parse(text, overrides_text=None):
 
 
 def load(flash):
-    text = flash.read(CONFIG_FILE)
-    if text is None:
-        return None, "config.json is missing from flash (provision the tracker)"
-    return parse(text, flash.read(OVERRIDES_FILE))
+    return config.load(flash, parse)

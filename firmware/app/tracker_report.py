@@ -1,4 +1,4 @@
-# When a vehicle tracker reports its position. Pure: given each new fix (firmware.app.nmea's
+# When a vehicle tracker reports its position. Pure: given each new fix (protocols.nmea.parse's
 # EpochAssembler output), the ignition level and the time, it says whether to send it and why.
 #
 #   moving : every report_s, or at once on a turn of more than turn_deg, or after move_m

@@ -3,7 +3,7 @@
 # generates from the boards' pin maps; DefaultPins is the button's fallback documented in
 # docs/firmware.md for a flash image built without the boards package (a tracker needs its file).
 import machine
-from firmware.ports.mcu import McuBoard, McuTrackerBoard, flash  # noqa: F401 (flash: firmware/main.py)
+from firmware.ports.mcu import McuBoard, flash  # noqa: F401 (flash: firmware/main.py)
 
 
 class DefaultPins:
@@ -24,6 +24,7 @@ def _read_uv_for(spec):
 def board(app="button"):
     if app == "tracker":
         from firmware.boards import esp32_tracker as pins
+        from firmware.ports.mcu_tracker import McuTrackerBoard
         return McuTrackerBoard("esp32", pins, _read_uv_for)
     try:
         from firmware.boards import esp32_button as pins

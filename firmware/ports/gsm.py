@@ -2,9 +2,9 @@
 # Modem driver, the board's network when config.json says "link": "gsm" (GsmNet, TcpNet's
 # interface), and the SOS-by-SMS sender's modem. Used by the sim and microcontroller ports alike,
 # imported only when config.json wants the modem: a Wi-Fi button keeps the driver out of its heap.
-from firmware.app.log import log
-from firmware.app.modem import Modem, AtError
-from firmware.app.modem_data import GsmNet
+from firmware.hal import log
+from protocols.at.modem import Modem, AtError
+from protocols.at.data import CmqttNet, GsmNet, has_cmqtt
 
 
 def open_modem(uart, watchdog, reset_pin=None, power_pin=None):
@@ -26,4 +26,34 @@ def open_modem(uart, watchdog, reset_pin=None, power_pin=None):
 
 
 def data_link(raw, modem, check_every_ms=10000):
-    return GsmNet(modem, raw.get("apn") or "internet", log=log, check_every_ms=check_every_ms)
+    """The board's network over the modem: a SIM7500/SIM7600 (AT+CGMM) is its own MQTT client, TLS
+    included (CmqttNet); a SIM800 carries the firmware's MQTT client over TCP (GsmNet, no TLS)."""
+    try:
+        model = modem.model()
+    except AtError as e:
+        model = None
+        log("warn", "modem_model_unknown", why=str(e)[:60], effect="MQTT over the modem's TCP")
+    cls = CmqttNet if has_cmqtt(model) else GsmNet
+    log("info", "modem_link", model=model or "?", mqtt="modem" if cls is CmqttNet else "firmware")
+    return cls(modem, raw.get("apn") or "internet", log=log, check_every_ms=check_every_ms)
+
+
+def mcu_modem(name, pins, watchdog):
+    """The modem of a microcontroller board (firmware/boards/<board>.py): its UART (UARTS["modem"],
+    or the modem_tx/modem_rx pins at the SIMCom default 115200 baud) and its reset and power-key
+    lines, opened by open_modem. None, logged, when the board has no modem wired."""
+    import machine
+    from firmware.ports.mcu import ActiveOutput
+    p = pins.PINS
+    spec = getattr(pins, "UARTS", {}).get("modem")
+    if spec is None and "modem_tx" in p and "modem_rx" in p:
+        spec = {"id": 2, "baud": 115200, "tx": p["modem_tx"], "rx": p["modem_rx"]}
+    if spec is None:
+        log("error", "modem_not_on_board", board=name, effect="no GSM link, no SOS by SMS")
+        return None
+    uart = machine.UART(spec["id"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"], rxbuf=1024)
+    low = getattr(pins, "ACTIVE_LOW", set())
+    # ActiveOutput speaks "asserted", whatever the wiring: the driver pulses it to 1.
+    reset = ActiveOutput(p["modem_reset"], "modem_reset" in low) if "modem_reset" in p else None
+    power = ActiveOutput(p["modem_pwrkey"], "modem_pwrkey" in low) if "modem_pwrkey" in p else None
+    return open_modem(uart, watchdog, reset, power)

@@ -4,10 +4,9 @@
 import time
 import machine
 import network
+from firmware.hal import Board, log, provisioned, wants_modem
 from firmware.hal.flash import FlashDir
 from firmware.hal.tcp import TcpNet
-from firmware.app.log import log
-from firmware.app.config import provisioned, wants_modem
 
 FLASH_ROOT = "/data"
 
@@ -120,19 +119,7 @@ def flash():
     return FlashDir(FLASH_ROOT)
 
 
-def modem_uart(pins):
-    """The modem's UART from the board file: UARTS["modem"], or the modem_tx/modem_rx pins at
-    the SIMCom default 115200 baud. None when the board has no modem wired."""
-    spec = getattr(pins, "UARTS", {}).get("modem")
-    p = pins.PINS
-    if spec is None and "modem_tx" in p and "modem_rx" in p:
-        spec = {"id": 2, "baud": 115200, "tx": p["modem_tx"], "rx": p["modem_rx"]}
-    if spec is None:
-        return None
-    return machine.UART(spec["id"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"], rxbuf=1024)
-
-
-class McuBoard:
+class McuBoard(Board):
     def __init__(self, name, pins, read_uv_for, flash_root=FLASH_ROOT):
         self.name = name
         self.flash = FlashDir(flash_root)
@@ -156,48 +143,15 @@ class McuBoard:
         self.battery = Battery(adc, read_uv_for(adc)) if adc else None
         self.clock = Clock()
         self.watchdog = Watchdog()   # before the modem: its init may take seconds (it feeds this)
-        self.modem = self._modem(pins, raw) if wants_modem(raw) else None
-        if raw.get("link") == "gsm" and self.modem is not None:
+        self.net = None
+        if wants_modem(raw):
+            # Only then: a Wi-Fi button keeps the modem's code off its heap.
             from firmware.ports import gsm
-            self.net = gsm.data_link(raw, self.modem)
-        else:
+            self.modem = gsm.mcu_modem(self.name, pins, self.watchdog)
+            if raw.get("link") == "gsm" and self.modem is not None:
+                self.net = gsm.data_link(raw, self.modem)
+        if self.net is None:
             self.net = WlanNet(raw.get("wifi_ssid"), raw.get("wifi_password"))
-        self.app = None
-
-    def _modem(self, pins, raw):
-        uart = modem_uart(pins)
-        if uart is None:
-            log("error", "modem_not_on_board", board=self.name, effect="no GSM link, no SOS by SMS")
-            return None
-        p = pins.PINS
-        low = getattr(pins, "ACTIVE_LOW", set())
-        # ActiveOutput speaks "asserted", whatever the wiring: the driver pulses it to 1.
-        reset = ActiveOutput(p["modem_reset"], "modem_reset" in low) if "modem_reset" in p else None
-        power = ActiveOutput(p["modem_pwrkey"], "modem_pwrkey" in low) if "modem_pwrkey" in p else None
-        from firmware.ports import gsm
-        return gsm.open_modem(uart, self.watchdog, reset, power)
 
     def reset(self):
         machine.reset()
-
-
-class McuTrackerBoard(McuBoard):
-    """A vehicle tracker board (firmware/boards/esp32_tracker.py): the crew keys (key_<name> on
-    the board, <name> to the app), the ignition sense, one LED, the GPS on its own UART."""
-
-    def __init__(self, name, pins, read_uv_for, flash_root=FLASH_ROOT):
-        McuBoard.__init__(self, name, pins, read_uv_for, flash_root)
-        keys = {}
-        for fn in self.keys:
-            keys[fn[4:] if fn.startswith("key_") else fn] = self.keys[fn]
-        self.keys = keys
-        p = pins.PINS
-        low = getattr(pins, "ACTIVE_LOW", set())
-        self.leds = {"led": ActiveOutput(p["led"], "led" in low)} if "led" in p else {}
-        self.ignition = ActiveInput(p["ignition"], "ignition" in low, False, False) if "ignition" in p else None
-        adc = getattr(pins, "ADC", {}).get("supply_adc")
-        self.battery = Battery(adc, read_uv_for(adc)) if adc else None
-        gps = getattr(pins, "UARTS", {}).get("gps")
-        # machine.UART.read(n) returns what is buffered now or None: what the tracker expects.
-        self.gps = machine.UART(gps["id"], baudrate=gps["baud"], tx=gps["tx"], rx=gps["rx"], rxbuf=2048) \
-            if gps else None

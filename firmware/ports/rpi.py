@@ -16,10 +16,15 @@ import os
 import select
 import time
 import termios
+from firmware.hal import Board, log
 from firmware.hal.flash import FlashDir
+from firmware.hal.tracker import TrackerBoard
 from firmware.hal.tcp import TcpNet
-from firmware.app.log import log
-from firmware.app.panic_button import Reboot
+from firmware.ports import unix
+
+# First, before this process opens or logs anything: a session leader hands the firmware to a
+# child that cannot acquire a controlling terminal (firmware/ports/unix.py says why).
+unix.lead_no_terminal()
 
 # BCM numbers of the Pi button HAT (docs/firmware.md); keys are active low with the Pi's pull-ups.
 PINS = {"sos": 17, "tamper": 27, "led_red": 23, "led_green": 24, "buzzer": 18}
@@ -109,8 +114,10 @@ class Watchdog:
             self.f.flush()
 
 
-class _RpiCommon:
-    """What every Pi board has: sysfs GPIO lines, the clock, flash, TCP, the watchdog."""
+class _RpiCommon(Board):
+    """What every Pi board has: sysfs GPIO lines, the clock, flash, TCP, the watchdog. reset() is
+    the Board's: the application restarts in-process (new boot number); systemd restarts the
+    process if it ever exits, and the kernel watchdog covers a hung one."""
     name = "rpi"
 
     def _lines(self, pins, active_low):
@@ -126,12 +133,6 @@ class _RpiCommon:
         self.flash = flash()
         self.net = TcpNet()
         self.watchdog = Watchdog(os.getenv("SIAGA_WATCHDOG"))
-        self.app = None
-
-    def reset(self):
-        # Restart the application in-process (new boot number); systemd restarts the process if
-        # it ever exits, and the kernel watchdog covers a hung one.
-        raise Reboot()
 
 
 class RpiBoard(_RpiCommon):
@@ -156,7 +157,7 @@ TRACKER_KEYS = ("sos", "accept", "available", "enroute", "onscene", "returning",
 TRACKER_ACTIVE_LOW = set(TRACKER_KEYS) | {"ignition"}
 
 
-class RpiTrackerBoard(_RpiCommon):
+class RpiTrackerBoard(_RpiCommon, TrackerBoard):
     def __init__(self):
         line = self._lines(TRACKER_PINS, TRACKER_ACTIVE_LOW)
         self.keys = {}

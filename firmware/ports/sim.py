@@ -8,8 +8,10 @@
 #                  board's network is GsmNet over it, and the SOS-by-SMS fallback sends through it
 #   SIAGA_GPS      the tracker's GPS UART: a pty fed by simulators.gps; SIAGA_IGNITION=1 engine on
 #   SIAGA_HEAP_SAMPLE_MS  if set, collect garbage and sample the live heap that often (benchmark)
+#   SIAGA_RESET_ON_SWITCH=1  a switch of release ends the process (exit status 75) like a device's
+#                  reset, instead of importing the other release into the same heap (benchmark)
 # Control requests (reply: one JSON line):
-#   press <key> | release <key> | tamper 0|1 | batt <mV> | net 0|1 | state
+#   press <key> | release <key> | tamper 0|1 | batt <mV> | net 0|1 | state | heap_reset (the peak)
 #   tracker only: ign 0|1 (the ignition) | gps <path> (plug the GPS UART into another pty; "-" unplugs)
 import gc
 import json
@@ -17,11 +19,17 @@ import os
 import select
 import socket
 import time
+from firmware.hal import Board, log, provisioned, wants_modem
 from firmware.hal.flash import FlashDir
+from firmware.hal.tracker import TrackerBoard
 from firmware.hal.tcp import TcpNet
-from firmware.app.log import log
-from firmware.app.panic_button import Reboot
-from firmware.app.config import provisioned, wants_modem
+from firmware.ports import unix
+
+RESET_EXIT = 75          # SIAGA_RESET_ON_SWITCH: the exit status of a reset
+
+# First, before this process opens or logs anything: a session leader hands the firmware to a
+# child that cannot acquire a controlling terminal (firmware/ports/unix.py says why).
+unix.lead_no_terminal()
 
 GSM_CHECK_MS = 500          # the simulated network changes on a test's command, not over minutes
 TRACKER_KEYS = ("sos", "accept", "available", "enroute", "onscene", "returning", "oos")
@@ -148,13 +156,16 @@ class SimNet(TcpNet):
 
 
 class GsmSimNet(SimNet):
-    """The sim board's network carried by the modem (GsmNet): MQTT goes through AT+CIPSEND on the
-    simulated SIM800's pty; the control channel (key presses from a test) is still served while
-    the loop waits."""
+    """The sim board's network carried by the modem: on a simulated SIM800 (GsmNet) MQTT goes
+    through AT+CIPSEND on its pty, on a SIM7600 (CmqttNet) through the modem's own AT+CMQTT client;
+    the control channel (key presses from a test) is still served while the loop waits."""
 
     def __init__(self, board, control, data):
         SimNet.__init__(self, board, control)
         self.data = data
+        self.modem = data.modem
+        if hasattr(data, "Link"):
+            self.Link = data.Link   # a SIM7600: the modem is the MQTT client, TLS included
 
     def up(self):
         return self.link_up and self.data.up()
@@ -231,6 +242,10 @@ class PtyUart:
             while len(out) < n and self.poll.poll(0):
                 b = self.f.read(1)
                 if not b:
+                    # Ready yet empty: the other end hung up (the simulator's pty closed). Let it
+                    # go; a later read opens the path again, or the one a `gps` request plugs.
+                    self.errors += 1
+                    self.close()
                     break
                 out += b
         except OSError:
@@ -249,7 +264,7 @@ class PtyUart:
             return 0
 
 
-class SimBoard:
+class SimBoard(Board):
     name = "sim"
 
     def __init__(self):
@@ -274,7 +289,6 @@ class SimBoard:
         else:
             self.net = SimNet(self, control)
         self.pattern = None
-        self.app = None
 
     def _modem(self, raw):
         if not wants_modem(raw):
@@ -290,8 +304,17 @@ class SimBoard:
     def on_pattern(self, name):
         self.pattern = name
 
-    def reset(self):
-        raise Reboot()
+    def close(self):
+        """Frees the control port (and modem pty) for the next release's board (ota_boot).
+        SIAGA_RESET_ON_SWITCH=1: end the process instead (exit status RESET_EXIT), as a device
+        resets into the other release with a clean heap; whoever runs the binary starts it again."""
+        for c in list(self.net.clients):
+            c.close()
+        self.net.server.close()
+        if os.getenv("SIAGA_RESET_ON_SWITCH") == "1":
+            if self.net.heap_every:
+                log("info", "heap_peak", bytes=self.net.heap_sample() and self.net.heap_peak)
+            raise SystemExit(RESET_EXIT)
 
     def control(self, line):
         words = line.split()
@@ -307,6 +330,8 @@ class SimBoard:
             self.battery.mv = int(arg)
         elif op == "net":
             self.net.link_up = arg == "1"
+        elif op == "heap_reset":
+            self.net.heap_peak = 0
         elif op != "state":
             return {"error": "unknown request %s" % op[:16]}
         return self.state()
@@ -329,7 +354,7 @@ class SimBoard:
         }
 
 
-class TrackerSimBoard(SimBoard):
+class TrackerSimBoard(SimBoard, TrackerBoard):
     """SimBoard plus what a tracker has: a GPS UART on a pty, the crew keys, the ignition, one
     LED and a buzzer (firmware/app/tracker.py lists what it reads)."""
 
