@@ -8,6 +8,9 @@ AGENCIES = {
     "sar": {"agency": "basarnas", "number": "115", "name": "Basarnas"},
     "disaster": {"agency": "bpbd", "number": "117", "name": "BPBD"},
     "medical": {"agency": "dinkes", "number": "119", "name": "Ambulans / Dinkes"},
+    # Traffic and road incidents (a crash blocking a road, a fallen tree, a broken signal): the
+    # Dinas Perhubungan has no old number of its own; the 112 center forwards to it.
+    "traffic": {"agency": "dishub", "number": "112", "name": "Dishub"},
     "unknown": {"agency": "triage", "number": "112", "name": "112 operator triage"},
 }
 AGENCY_CODES = tuple(sorted({a["agency"] for a in AGENCIES.values()}))

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 import math
 
-EARTH_RADIUS_M = 6371008.8
+from fleet_server.domain.geo import EARTH_RADIUS_M, haversine_m
 
-
-def distance_m(lat1_udeg: int, lon1_udeg: int, lat2_udeg: int, lon2_udeg: int) -> float:
-    """Great-circle (haversine) distance between two points in microdegrees."""
-    p1, p2 = math.radians(lat1_udeg / 1e6), math.radians(lat2_udeg / 1e6)
-    dp = p2 - p1
-    dl = math.radians((lon2_udeg - lon1_udeg) / 1e6)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+distance_m = haversine_m  # great-circle distance between two points in microdegrees
 
 
 def bounding_box(lat_udeg: int | None, lon_udeg: int | None, radius_m: float) -> tuple[int, int, int, int] | None:

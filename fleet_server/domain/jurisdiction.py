@@ -130,6 +130,15 @@ class Jurisdiction:
         a = self._areas.get(area_id)
         return self._describe(a) if a else None
 
+    def regency(self, lat_udeg: int, lon_udeg: int) -> str | None:
+        """The name of the regency or city (kabupaten / kota: a site of level "regency" or "city")
+        holding the point, None outside them all."""
+        if not hasattr(self, "_regencies"):
+            self._regencies = [(s["name"] or s["id"], shape(s["geometry"])) for s in self._sites
+                               if s.get("level") in ("regency", "city") and s.get("geometry")]
+        point = shapely.Point(lon_udeg / UDEG, lat_udeg / UDEG)
+        return next((name for name, geom in self._regencies if geom.covers(point)), None)
+
     def sites(self) -> list[dict]:
         """Features without an agency: the city outline, the command center."""
         return list(self._sites)

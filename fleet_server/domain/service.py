@@ -1,5 +1,6 @@
 """The one entry point every input path calls: MQTT ingest, the SMS gateway and the console.
-Each call is one database transaction, committed before it returns, so whoever acknowledges to a
+Each call is one transaction of the incident store (the IncidentStore port of
+fleet_server/domain/repositories.py), committed before it returns, so whoever acknowledges to a
 device does so only after the incident is safe. Listeners (the live feed, device feedback) are
 told after the commit."""
 from __future__ import annotations
@@ -9,13 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fleet_server.domain import classification, folding, lifecycle, prank, supervision
+from fleet_server.domain import calltaking, center, classification, devices as device_rules, folding, lifecycle, prank, sop, supervision
+from fleet_server.domain.repositories import DeviceRecord, IncidentRecord, Incidents, IncidentStore
 from fleet_server.logs import event
-from fleet_server.storage import audit as audit_repo
-from fleet_server.storage import devices as device_repo
-from fleet_server.storage import incidents as incident_repo
-from fleet_server.storage.db import Database
-from fleet_server.storage.models import Device, Incident
 
 log = logging.getLogger("siaga.service")
 
@@ -35,6 +32,9 @@ class Refused(Exception):
 class NotFound(Refused):
     def __init__(self, what: str):
         super().__init__("not_found", f"{what} not found")
+
+
+PROMISE_BREACHED = "promise_breached"   # the audit action and feed event of a breached promise
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,14 @@ class TransitionResult:
 class Rules:
     fold_radius_m: float = 150.0
     fold_window_s: float = 300.0
-    escalate_after_s: float = 60.0
+    escalate_after_s: float = 15.0        # the ladder's first rung: the operator's supervisor
+    escalate_head_after_s: float = 60.0   # the second: the center head
     response_promise_s: float = 300.0
     prank_flag_threshold: int = 3
     heartbeat_misses_offline: int = 2
     button_heartbeat_s: float = 300.0
     tracker_heartbeat_s: float = 60.0
+    handoff_channels: str = ""   # code=Name,...; empty: center.DEFAULT_CHANNELS
 
     @classmethod
     def from_settings(cls, s) -> "Rules":
@@ -71,12 +73,17 @@ class Rules:
 
 
 class IncidentService:
-    def __init__(self, db: Database, rules: Rules, jurisdiction=None, clock: Callable[[], float] = time.time):
-        self.db = db
+    def __init__(self, store: IncidentStore, rules: Rules, jurisdiction=None,
+                 clock: Callable[[], float] = time.time, run_cards: sop.RunCards | None = None):
+        self.store = store
         self.rules = rules
         self.jurisdiction = jurisdiction
+        self.run_cards = run_cards if run_cards is not None else sop.RunCards()
+        self._breached: set[int] = set()   # already marked promise_breached (the audit is the record)
+        lifecycle.ladder(rules.escalate_after_s, rules.escalate_head_after_s)   # refused at start if out of order
         self.clock = clock
         self.listeners: list[Callable[[dict], None]] = []
+        self.forwarding = None   # fleet_server.domain.forwards.Forwarding, when the center forwards to stations
 
     # ---- alarms ------------------------------------------------------------------------------
     def ingest_alarm(self, alarm: dict, via: str, received_at: float) -> IngestResult:
@@ -96,29 +103,30 @@ class IncidentService:
             return []
         out: list = [None] * len(batch)
         w = self.rules.fold_window_s
-        with self.db.session() as s:
-            incident_repo.lock_ingest(s)  # ingest is serialized, so what we read stays true
-            # Held here: the session's identity map only keeps weak references.
-            devices = device_repo.many(s, [a["dev"] for a, _, _ in batch])
-            known: dict[tuple, object] = {k: v[1] for k, v in incident_repo.find_alarms(
-                s, [(a["dev"], a["boot"], a["seq"]) for a, _, _ in batch]).items()}
+        with self.store.transaction() as tx:
+            tx.lock_ingest()  # ingest is serialized, so what we read stays true
+            # Held here: a store may keep its records by weak reference only.
+            devices = tx.devices.many([a["dev"] for a, _, _ in batch])
+            known: dict[tuple, object] = {k: v[1] for k, v in tx.incidents.find_alarms(
+                [(a["dev"], a["boot"], a["seq"]) for a, _, _ in batch]).items()}
             pressed = [float(a["ts"]) for a, _, _ in batch]
             pool = folding.FoldPool(self.rules.fold_radius_m, w)
-            open_incs = incident_repo.open_emergencies(s, min(pressed) - w, max(pressed) + w, lifecycle.OPEN)
+            open_incs = tx.incidents.open_emergencies(min(pressed) - w, max(pressed) + w, lifecycle.OPEN)
             members: dict[int, set] = {}
-            for inc_id, dev in incident_repo.memberships(s, [i.id for i in open_incs], list(devices)):
+            for inc_id, dev in tx.incidents.memberships([i.id for i in open_incs], list(devices)):
                 members.setdefault(inc_id, set()).add(dev)
             for inc in open_incs:
                 pool.add(_candidate(inc, members.get(inc.id, set()), inc.id))
             audits: list[tuple] = []
-            with s.no_autoflush:
+            with tx.staging():
                 for n, (alarm, via, received_at) in enumerate(batch):
                     try:
-                        out[n] = self._ingest_one(s, alarm, via, received_at, devices, known, pool, audits)
+                        out[n] = self._ingest_one(tx.incidents, alarm, via, received_at, devices, known, pool,
+                                                  audits)
                     except Refused as e:
                         out[n] = e
-            s.flush()  # every incident, alarm and link in a few statements; ids from here on
-            audit_repo.append_many(s, [
+            tx.flush()  # every incident, alarm and link in a few statements; ids from here on
+            tx.audit.append_many([
                 {"at": at, "actor": actor, "action": action, "entity": entity,
                  "entity_id": inc.id if entity == "incident" else inc, "from_value": before, "to_value": after,
                  "detail": detail} for at, actor, action, entity, inc, before, after, detail in audits])
@@ -137,7 +145,7 @@ class IncidentService:
             self._emit(ev)
         return results
 
-    def _ingest_one(self, s, alarm: dict, via: str, received_at: float, devices: dict, known: dict,
+    def _ingest_one(self, incidents: Incidents, alarm: dict, via: str, received_at: float, devices: dict, known: dict,
                     pool: "folding.FoldPool", audits: list):
         """Stage one alarm. Returns (incident or its id, created, duplicate, prank_flagged)."""
         dev_id, boot, seq = alarm["dev"], alarm["boot"], alarm["seq"]
@@ -173,11 +181,11 @@ class IncidentService:
         else:
             agency = classification.agency_for(category)
             station = self._station(lat, lon, category)
-            inc = incident_repo.new_incident(
-                s, type="emergency", category=category, agency=agency,
+            inc = incidents.new_incident(
+                type="emergency", category=category, agency=agency,
                 priority=classification.priority(category, alarm["trig"], device.prank_flagged),
                 station_id=station["id"], station_name=station["name"], station_parent=station["parent"],
-                state="new", press_count=alarm["presses"], alarm_count=1, origin_device_id=dev_id,
+                state="new", press_count=alarm["presses"], alarm_count=1, origin_device_id=dev_id, channel="button",
                 site=device.site, lat_udeg=lat, lon_udeg=lon, loc_source=src, loc_acc_m=acc, loc_age_s=age,
                 prank_suspect=device.prank_flagged, escalated_at=None, pressed_at=pressed_at,
                 last_pressed_at=pressed_at, received_at=received_at)
@@ -185,8 +193,8 @@ class IncidentService:
             audits.append((received_at, actor, "incident_created", "incident", inc, None, "new",
                            f"{category} -> {agency}, station {station['id']}, via {via}"))
             created = True
-        incident_repo.new_alarm(
-            s, inc, device_id=dev_id, boot=boot, seq=seq, via=via, pressed_at=pressed_at, received_at=received_at,
+        incidents.new_alarm(
+            inc, device_id=dev_id, boot=boot, seq=seq, via=via, pressed_at=pressed_at, received_at=received_at,
             category=category, trigger=alarm["trig"], presses=alarm["presses"], lat_udeg=lat, lon_udeg=lon,
             loc_source=src, loc_acc_m=acc, loc_age_s=age, prank_flagged=device.prank_flagged)
         known[key] = inc
@@ -216,18 +224,19 @@ class IncidentService:
     # ---- non-emergency reports --------------------------------------------------------------
     def report(self, category: str, summary: str, actor: str, reporter: str | None = None,
                lat_udeg: int | None = None, lon_udeg: int | None = None, device_id: str | None = None,
-               received_at: float | None = None) -> int:
+               received_at: float | None = None, caller_number: str | None = None,
+               channel: str = "phone") -> int:
         """A non-emergency report (damaged road, broken street light...): its own type and queue,
         lowest priority, never folded with emergencies. Returns the incident id."""
         if category not in classification.AGENCIES:
             raise Refused("bad_category", f"category {category!r} is not one of {', '.join(classification.AGENCIES)}")
         return self._standalone("report", category, classification.REPORT_PRIORITY, summary, actor, reporter,
                                 lat_udeg, lon_udeg, "none" if lat_udeg is None else "fixed", None, device_id,
-                                received_at, "report_created")
+                                received_at, "report_created", caller_number, channel)
 
     def caller_location(self, lat_udeg: int | None, lon_udeg: int | None, source: str, acc_m: int | None,
                         summary: str, actor: str, reporter: str | None = None,
-                        received_at: float | None = None) -> int:
+                        received_at: float | None = None, caller_number: str | None = None) -> int:
         """A 112 caller's handset location (AML SMS, ETSI TS 103 625): an emergency in the triage
         queue (category unknown, priority 2) carrying where the phone is and how sure that is; the
         operator classifies it. Never folded into a button's incident. Returns the incident id."""
@@ -235,22 +244,84 @@ class IncidentService:
             source, acc_m = "none", None
         return self._standalone("emergency", "unknown", classification.priority("unknown", "button"), summary,
                                 actor, reporter, lat_udeg, lon_udeg, source, acc_m, None, received_at,
-                                "caller_location")
+                                "caller_location", caller_number, "aml")
+
+    # ---- call-taking (rules: fleet_server/domain/calltaking.py) --------------------------------
+    def phone_report(self, category: str, summary: str, actor: str, caller_number: str | None = None,
+                     caller_name: str | None = None, located_by: str = "none", lat_udeg: int | None = None,
+                     lon_udeg: int | None = None, site: str | None = None,
+                     received_at: float | None = None) -> int:
+        """An emergency taken on the phone: into the emergency queue, routed by its location to
+        agency and station like any other. `actor` is the call-taker, `caller_name` who called;
+        located_by "aml" places it at the caller's last AML fix (read here, by the number).
+        Returns the incident id."""
+        try:
+            summary = calltaking.check_call("emergency", category, summary, located_by, lat_udeg, lon_udeg, site)
+            number = center.normalize_number(caller_number)
+        except center.RuleError as e:
+            raise Refused(e.code, e.reason) from None
+        fix, source, acc = None, "fixed" if located_by in ("map", "site") else "none", None
+        if located_by == "aml":
+            with self.store.read() as tx:
+                fix = calltaking.last_fix(tx.incidents.by_caller(calltaking.number_variants(number),
+                                                                 calltaking.HISTORY_LIMIT))
+            if fix is None:
+                raise Refused("no_aml_fix", "no AML location has come from this number")
+            lat_udeg, lon_udeg, source, acc = fix["lat_udeg"], fix["lon_udeg"], fix["source"], fix["acc_m"]
+        if located_by == "none":
+            lat_udeg = lon_udeg = None
+        name = (caller_name or "").strip()[:120] or None
+        return self._standalone("emergency", category, calltaking.priority(category, False), summary, actor,
+                                name, lat_udeg, lon_udeg, source, acc, None, received_at, "phone_report",
+                                number, "phone", site=(site or "").strip()[:120] or None,
+                                note=f"taken by {actor}; caller {name or 'unnamed'}; "
+                                     + calltaking.located_note(located_by, site, fix))
+
+    def caller_history(self, number: str | None) -> dict:
+        """A caller's earlier reports (phone, SMS, AML: one number, any way it was written) with
+        their outcomes, why the number is flagged, and its last AML fix. Numbers in full: the
+        API masks them by role."""
+        try:
+            normalized = center.normalize_number(number)
+        except center.RuleError as e:
+            raise Refused(e.code, e.reason) from None
+        forms = calltaking.number_variants(normalized)
+        with self.store.read() as tx:
+            incidents = tx.incidents.by_caller(forms, calltaking.HISTORY_LIMIT) if forms else []
+            pranks = tx.incidents.number_prank_entries(forms) if forms else []
+            return calltaking.history(normalized, incidents, pranks, self.rules.prank_flag_threshold)
 
     def _standalone(self, type_: str, category: str, priority: int, summary: str, actor: str,
                     reporter: str | None, lat_udeg: int | None, lon_udeg: int | None, loc_source: str,
-                    acc_m: int | None, device_id: str | None, received_at: float | None, action: str) -> int:
+                    acc_m: int | None, device_id: str | None, received_at: float | None, action: str,
+                    caller_number: str | None = None, channel: str = "phone", site: str | None = None,
+                    note: str | None = None) -> int:
         at = received_at if received_at is not None else self.clock()
         agency = classification.agency_for(category)
         station = self._station(lat_udeg, lon_udeg, category)
-        with self.db.session() as s:
-            inc = incident_repo.create_incident(
-                s, type=type_, category=category, agency=agency, priority=priority,
+        try:
+            number = center.normalize_number(caller_number)
+        except center.RuleError as e:
+            raise Refused(e.code, e.reason) from None
+        with self.store.transaction() as tx:
+            flagged, why = False, category
+            if number is not None:
+                # A number flagged for pranks still reaches the queue, marked and one step lower.
+                count, last = tx.incidents.number_pranks(number)
+                flagged = prank.flagged(count, self.rules.prank_flag_threshold)
+                if flagged:
+                    priority = min(priority + 1, classification.REPORT_PRIORITY)
+                    why = f"{category}; number flagged: {count} pranks/false alarms"
+            if note:
+                why = f"{why}; {note}"
+            inc = tx.incidents.create_incident(
+                type=type_, category=category, agency=agency, priority=priority, caller_number=number,
+                channel=channel, prank_suspect=flagged,
                 station_id=station["id"], station_name=station["name"], station_parent=station["parent"],
                 state="new", press_count=0, alarm_count=0, origin_device_id=device_id, lat_udeg=lat_udeg,
-                lon_udeg=lon_udeg, loc_source=loc_source, loc_acc_m=acc_m, summary=summary,
+                lon_udeg=lon_udeg, loc_source=loc_source, loc_acc_m=acc_m, summary=summary, site=site,
                 reporter=reporter, pressed_at=None, last_pressed_at=at, received_at=at)
-            audit_repo.append(s, at, actor, action, "incident", inc.id, None, "new", category)
+            tx.audit.append(at, actor, action, "incident", inc.id, None, "new", why)
             view = incident_view(inc)
         self._emit({"type": "incident", "event": "created", "incident": view})
         return view["id"]
@@ -260,8 +331,8 @@ class IncidentService:
                    at: float | None = None) -> TransitionResult:
         at = at if at is not None else self.clock()
         flagged_now = []
-        with self.db.session() as s:
-            inc = incident_repo.get(s, incident_id, for_update=True)
+        with self.store.transaction() as tx:
+            inc = tx.incidents.get(incident_id, for_update=True)
             if inc is None:
                 raise NotFound(f"incident {incident_id}")
             why = lifecycle.check_transition(inc.state, to_state, reason)
@@ -272,18 +343,20 @@ class IncidentService:
             setattr(inc, lifecycle.CLOCK[to_state], at)
             if to_state in lifecycle.CLOSURES:
                 inc.closure_reason = reason
-            audit_repo.append(s, at, actor, "transition", "incident", inc.id, before, to_state, reason)
-            devices = incident_repo.devices_of(s, inc.id)
+            tx.audit.append(at, actor, "transition", "incident", inc.id, before, to_state, reason)
+            devices = tx.incidents.devices_of(inc.id)
             if prank.counts_against_device(to_state):
                 for dev_id in devices:
-                    d = device_repo.get(s, dev_id)
-                    incident_repo.add_prank(s, d, inc.id, to_state, at)
+                    d = tx.devices.get(dev_id)
+                    tx.incidents.add_prank(d, inc.id, to_state, at)
                     d.prank_count += 1
                     if not d.prank_flagged and prank.flagged(d.prank_count, self.rules.prank_flag_threshold):
                         d.prank_flagged = True
                         flagged_now.append(dev_id)
-                        audit_repo.append(s, at, "system", "prank_flagged", "device", dev_id, False, True,
-                                          f"{d.prank_count} pranks/false alarms")
+                        tx.audit.append(at, "system", "prank_flagged", "device", dev_id, False, True,
+                                        f"{d.prank_count} pranks/false alarms")
+                if inc.caller_number:
+                    self._count_number_prank(tx, inc, to_state, at)
             view = incident_view(inc)
         feedback = lifecycle.FEEDBACK.get(to_state)
         self._emit({"type": "incident", "event": "transition", "from": before, "incident": view,
@@ -292,58 +365,215 @@ class IncidentService:
             self._emit({"type": "device", "event": "prank_flagged", "device_id": dev_id})
         return TransitionResult(incident_id, before, to_state, devices, feedback)
 
+    def _count_number_prank(self, tx, inc: IncidentRecord, kind: str, at: float) -> None:
+        """The prank ledger per caller's number, as per device: audited when it crosses the threshold."""
+        before, _ = tx.incidents.number_pranks(inc.caller_number)
+        tx.incidents.add_number_prank(inc.caller_number, inc.id, kind, at)
+        t = self.rules.prank_flag_threshold
+        if not prank.flagged(before, t) and prank.flagged(before + 1, t):
+            tx.audit.append(at, "system", "prank_flagged", "caller", center.shown_number(inc.caller_number),
+                            False, True, f"{before + 1} pranks/false alarms from this number")
+
+    # ---- the center's triage and hand-off (rules: fleet_server/domain/center.py) --------------
+    def reclassify(self, incident_id: int, category: str, priority: int, reason: str, actor: str,
+                   agency: str | None = None, at: float | None = None) -> dict:
+        """Triage: a new category, agency and priority, with the reason, audited; the station
+        follows the new class, and dispatch recommends for it (the "reclassified" event)."""
+        at = at if at is not None else self.clock()
+        with self.store.transaction() as tx:
+            inc = tx.incidents.get(incident_id, for_update=True)
+            if inc is None:
+                raise NotFound(f"incident {incident_id}")
+            try:
+                agency = center.check_reclassify(inc.state, category, agency, priority, reason)
+            except center.RuleError as e:
+                raise Refused(e.code, e.reason) from None
+            before = center.class_of(inc.category, inc.agency, inc.priority)
+            station = self._station(inc.lat_udeg, inc.lon_udeg, center.service_of(agency))
+            inc.category, inc.agency, inc.priority = category, agency, priority
+            inc.station_id, inc.station_name, inc.station_parent = station["id"], station["name"], station["parent"]
+            tx.audit.append(at, actor, "reclassified", "incident", inc.id, before,
+                            center.class_of(category, agency, priority),
+                            f"{reason.strip()[:400]} (station {station['id']})")
+            view = incident_view(inc)
+        self._emit({"type": "incident", "event": "reclassified", "incident": view})
+        return view
+
+    def sop_checklist(self, incident_id: int) -> dict:
+        """The incident's run card (by its agency and category) as a checklist: who ticked each
+        step and when; `card` is None when no card covers the incident."""
+        with self.store.transaction() as tx:
+            inc = tx.incidents.get(incident_id)
+            if inc is None:
+                raise NotFound(f"incident {incident_id}")
+            card = self.run_cards.card_for(inc.agency, inc.category)
+            rows = tx.audit.actions("incident", inc.id, sop.TICKED) if card else []
+        return {"incident": incident_id, "card": sop.checklist(card, rows)}
+
+    def tick_sop_step(self, incident_id: int, step_id: str, actor: str, at: float | None = None) -> dict:
+        """One step of the incident's run card done: timed and audited (who, when), on the feed."""
+        at = at if at is not None else self.clock()
+        with self.store.transaction() as tx:
+            inc = tx.incidents.get(incident_id, for_update=True)
+            if inc is None:
+                raise NotFound(f"incident {incident_id}")
+            card = self.run_cards.card_for(inc.agency, inc.category)
+            rows = tx.audit.actions("incident", inc.id, sop.TICKED) if card else []
+            done = any(r["to_value"] == step_id and r["detail"] == card.id for r in rows)
+            try:
+                sop.check_tick(card, inc.agency, inc.category, step_id, done)
+            except center.RuleError as e:
+                raise Refused(e.code, e.reason) from None
+            tx.audit.append(at, actor, sop.TICKED, "incident", inc.id, None, step_id, card.id)
+            rows.append({"action": sop.TICKED, "to_value": step_id, "detail": card.id, "actor": actor, "at": at})
+            out = {"incident": inc.id, "card": sop.checklist(card, rows)}
+        self._emit({"type": "incident", "event": "sop_ticked", "incident_id": incident_id, "step": step_id,
+                    "by": actor, "at": at})
+        return out
+
+    def hand_off(self, incident_id: int, channel: str, actor: str, reference: str | None = None,
+                 at: float | None = None) -> dict:
+        """A non-emergency given to another channel with a reference number: closed as handed
+        off, audited. Returns the incident, the channel and the reference."""
+        at = at if at is not None else self.clock()
+        channels = self.handoff_channels()
+        with self.store.transaction() as tx:
+            inc = tx.incidents.get(incident_id, for_update=True)
+            if inc is None:
+                raise NotFound(f"incident {incident_id}")
+            try:
+                ref = center.check_hand_off(inc.type, inc.state, channel, channels, reference, inc.id)
+            except center.RuleError as e:
+                raise Refused(e.code, e.reason) from None
+            before = inc.state
+            inc.state, inc.closed_at = center.HANDED_OFF, at
+            inc.closure_reason = f"handed off to {channels[channel]}, reference {ref}"
+            tx.audit.append(at, actor, "handed_off", "incident", inc.id, before, channel,
+                            f"{channels[channel]}, reference {ref}")
+            view = incident_view(inc)
+        self._emit({"type": "incident", "event": "transition", "from": before, "incident": view,
+                    "devices": [], "feedback": None})
+        return {"incident": view, "channel": channel, "channel_name": channels[channel], "reference": ref}
+
+    def handoff_channels(self) -> dict[str, str]:
+        """The configured hand-off channels {code: name}; a broken setting is refused by name."""
+        try:
+            return center.parse_channels(self.rules.handoff_channels)
+        except center.RuleError as e:
+            raise Refused(e.code, e.reason) from None
+
+    def caller_flag(self, incident_id: int) -> dict:
+        """Why the incident's caller number is (or is not) flagged: count and last prank."""
+        with self.store.read() as tx:
+            inc = tx.incidents.get(incident_id)
+            if inc is None:
+                raise NotFound(f"incident {incident_id}")
+            if inc.caller_number is None:
+                return {"number": None, "flag": None}
+            count, last = tx.incidents.number_pranks(inc.caller_number)
+            return {"number": center.shown_number(inc.caller_number),
+                    "flag": center.number_flag(count, last, self.rules.prank_flag_threshold)}
+
     def add_note(self, incident_id: int, author: str, text: str, at: float | None = None) -> dict:
         at = at if at is not None else self.clock()
         text = (text or "").strip()
         if not text:
             raise Refused("empty_note", "a note needs some text")
-        with self.db.session() as s:
-            if incident_repo.get(s, incident_id) is None:
+        with self.store.transaction() as tx:
+            if tx.incidents.get(incident_id) is None:
                 raise NotFound(f"incident {incident_id}")
-            n = incident_repo.add_note(s, incident_id, author, text[:4000], at)
-            audit_repo.append(s, at, author, "note_added", "incident", incident_id, None, None, None)
+            n = tx.incidents.add_note(incident_id, author, text[:4000], at)
+            tx.audit.append(at, author, "note_added", "incident", incident_id, None, None, None)
             out = {"id": n.id, "incident_id": incident_id, "author": author, "text": n.text, "created_at": at}
         self._emit({"type": "incident", "event": "note", "note": out})
         return out
 
     def escalate_due(self, now: float | None = None) -> list[int]:
-        """Escalate (once) every incident nobody acknowledged within Settings.escalate_after_s:
-        priority up one step, audited, announced on the feed."""
+        """Climb the escalation ladder for every incident nobody acknowledged: to the operator's
+        supervisor after Rules.escalate_after_s, to the center head after
+        Rules.escalate_head_after_s. Each rung: priority up one step, audited (to whom, after how
+        long), announced on the feed. Returns the incidents that climbed."""
         now = now if now is not None else self.clock()
-        done = []
-        with self.db.session() as s:
-            for inc in incident_repo.unacknowledged_before(s, now - self.rules.escalate_after_s):
-                if not lifecycle.due_for_escalation(inc.state, inc.received_at, inc.escalated_at, now,
-                                                    self.rules.escalate_after_s):
+        rungs = lifecycle.ladder(self.rules.escalate_after_s, self.rules.escalate_head_after_s)
+        done, events = [], []
+        with self.store.transaction() as tx:
+            for inc in tx.incidents.unacknowledged_before(now - rungs[0][3], below_level=rungs[-1][0]):
+                due = lifecycle.rungs_due(inc.state, inc.received_at, inc.escalation_level or 0, now, rungs)
+                for level, who, role, _after in due:
+                    before = inc.priority
+                    inc.priority = max(1, inc.priority - 1)
+                    inc.escalation_level, inc.escalated_at = level, now
+                    # Already at the top priority: the rung is still audited, with no change of value.
+                    changed = inc.priority != before
+                    tx.audit.append(now, "system", "escalated", "incident", inc.id,
+                                    before if changed else None, inc.priority if changed else None,
+                                    f"to the {who.replace('_', ' ')} ({role}): unacknowledged for "
+                                    f"{now - inc.received_at:.0f} s"
+                                    + ("" if changed else f"; already at the top priority {before}"))
+                    events.append((incident_view(inc), level, who, role))
+                if due:
+                    done.append(inc.id)
+        for v, level, who, role in events:
+            self._emit({"type": "incident", "event": "escalated", "incident": v, "level": level, "to": who,
+                        "role": role})
+        return done
+
+    def promise_board(self, now: float | None = None) -> dict:
+        """The escalation ladder and the promise as configured, and every open emergency past the
+        promise with no unit on scene now, longest waiting first."""
+        now = now if now is not None else self.clock()
+        promise = self.rules.response_promise_s
+        rungs = lifecycle.ladder(self.rules.escalate_after_s, self.rules.escalate_head_after_s)
+        with self.store.transaction() as tx:
+            late = tx.incidents.awaiting_unit_before(now - promise, lifecycle.OPEN) if promise else []
+            rows = [{"id": i.id, "agency": i.agency, "category": i.category, "priority": i.priority,
+                     "state": i.state, "received_at": i.received_at, "waiting_s": round(now - i.received_at, 1),
+                     "station": i.station_id, "escalation": lifecycle.escalation_of(i.escalation_level or 0)}
+                    for i in late]
+        return {"promise_s": promise, "now": now,
+                "ladder": [{"level": lvl, "to": who, "role": role, "after_s": after} for lvl, who, role, after in rungs],
+                "breached": sorted(rows, key=lambda r: r["received_at"])}
+
+    def breach_due(self, now: float | None = None) -> list[int]:
+        """Mark (once) every open emergency past the promise (Rules.response_promise_s) with no
+        unit on scene: audited as promise_breached, announced on the feed. Returns them."""
+        now = now if now is not None else self.clock()
+        promise = self.rules.response_promise_s
+        if not promise:
+            return []
+        events = []
+        with self.store.transaction() as tx:
+            for inc in tx.incidents.awaiting_unit_before(now - promise, lifecycle.OPEN):
+                if inc.id in self._breached or tx.audit.actions("incident", inc.id, PROMISE_BREACHED):
+                    self._breached.add(inc.id)
                     continue
-                inc.escalated_at = now
-                before = inc.priority
-                inc.priority = max(1, inc.priority - 1)
-                audit_repo.append(s, now, "system", "escalated", "incident", inc.id, before, inc.priority,
-                                  f"unacknowledged for {now - inc.received_at:.0f} s")
-                done.append(incident_view(inc))
-        for v in done:
-            self._emit({"type": "incident", "event": "escalated", "incident": v})
-        return [v["id"] for v in done]
+                tx.audit.append(now, "system", PROMISE_BREACHED, "incident", inc.id, None, None,
+                                f"no unit on scene {now - inc.received_at:.0f} s after the report "
+                                f"(promise {promise:.0f} s)")
+                self._breached.add(inc.id)
+                events.append(incident_view(inc))
+        for v in events:
+            self._emit({"type": "incident", "event": PROMISE_BREACHED, "incident": v})
+        return [v["id"] for v in events]
 
     # ---- devices -----------------------------------------------------------------------------
     def register_device(self, device_id: str, kind: str, actor: str, **fields) -> dict:
         at = self.clock()
-        with self.db.session() as s:
-            if device_repo.get(s, device_id) is not None:
+        with self.store.transaction() as tx:
+            if tx.devices.get(device_id) is not None:
                 raise Refused("exists", f"device {device_id} is already registered")
             if "agency" not in fields or not fields["agency"]:
                 fields["agency"] = classification.agency_for(fields.get("category") or "unknown")
-            d = device_repo.create(s, device_id, kind, at, **fields)
-            audit_repo.append(s, at, actor, "device_registered", "device", device_id, None, kind, d.site)
+            d = tx.devices.create(device_id, kind, at, **fields)
+            tx.audit.append(at, actor, "device_registered", "device", device_id, None, kind, d.site)
             view = device_view(d)
         self._emit({"type": "device", "event": "registered", "device": view})
         return view
 
     def update_device(self, device_id: str, changes: dict, actor: str) -> dict:
         at = self.clock()
-        with self.db.session() as s:
-            d = device_repo.get(s, device_id)
+        with self.store.transaction() as tx:
+            d = tx.devices.get(device_id)
             if d is None:
                 raise NotFound(f"device {device_id}")
             for k, v in changes.items():
@@ -352,15 +582,15 @@ class IncidentService:
                     d.prank_flagged = bool(v)
                     if not v:
                         d.prank_count = 0
-                    audit_repo.append(s, at, actor, "prank_flag", "device", device_id, before, bool(v))
+                    tx.audit.append(at, actor, "prank_flag", "device", device_id, before, bool(v))
                     continue
-                if k not in device_repo.EDITABLE:
+                if k not in device_rules.EDITABLE:
                     raise Refused("not_editable", f"field {k} cannot be changed")
                 before = getattr(d, k)
                 setattr(d, k, v)
                 shown = "***" if k in ("broker_password_hash", "sms_key") else v
-                audit_repo.append(s, at, actor, f"device_{k}", "device", device_id,
-                                  "***" if k in ("broker_password_hash", "sms_key") else before, shown)
+                tx.audit.append(at, actor, f"device_{k}", "device", device_id,
+                                "***" if k in ("broker_password_hash", "sms_key") else before, shown)
             view = device_view(d)
         self._emit({"type": "device", "event": "updated", "device": view})
         return view
@@ -368,42 +598,43 @@ class IncidentService:
     def device_status(self, device_id: str, state: str, at: float, fw: str | None = None,
                       boot: int | None = None) -> None:
         """Birth ("online") or will ("offline") from the device's status topic."""
-        with self.db.session() as s:
-            d = device_repo.get(s, device_id)
+        with self.store.transaction() as tx:
+            d = tx.devices.get(device_id)
             if d is None:
                 raise Refused("unknown_device", f"device {device_id} is not registered")
-            before = device_repo.set_status(s, device_id, state, at)
+            before = device_rules.set_status(d, state, at)
             if fw:
                 d.firmware = fw
             if boot is not None and state == "online":
                 d.boot = boot
             if before is not None:
-                audit_repo.append(s, at, f"device:{device_id}", "device_status", "device", device_id, before, state)
+                tx.audit.append(at, f"device:{device_id}", "device_status", "device", device_id, before, state)
         if before is not None:
             self._emit({"type": "device", "event": "status", "device_id": device_id, "status": state})
 
     def device_health(self, msg: dict, at: float) -> None:
         values = {"battery_mv": msg.get("batt"), "battery_pct": msg.get("pct"), "rssi_dbm": msg.get("rssi"),
                   "temp_dc": msg.get("temp"), "tamper": msg["tamper"], "stuck": msg["stuck"],
-                  "firmware": msg["fw"], "uptime_s": msg["uptime"], "outbox": msg.get("outbox")}
-        with self.db.session() as s:
-            d = device_repo.get(s, msg["dev"])
+                  "firmware": msg["fw"], "uptime_s": msg["uptime"], "outbox": msg.get("outbox"),
+                  "link_security": msg.get("sec")}
+        with self.store.transaction() as tx:
+            d = tx.devices.get(msg["dev"])
             if d is None:
                 raise Refused("unknown_device", f"device {msg['dev']} is not registered")
             raised = [k for k in ("tamper", "stuck") if values[k] and not getattr(d, k)]
-            device_repo.record_health(s, msg["dev"], values, at)
-            before = device_repo.set_status(s, msg["dev"], "online", at)
+            device_rules.record_health(d, values, at)
+            before = device_rules.set_status(d, "online", at)
             for k in raised:
-                audit_repo.append(s, at, f"device:{d.id}", f"device_{k}", "device", d.id, False, True)
+                tx.audit.append(at, f"device:{d.id}", f"device_{k}", "device", d.id, False, True)
             if before is not None:
-                audit_repo.append(s, at, f"device:{d.id}", "device_status", "device", d.id, before, "online")
+                tx.audit.append(at, f"device:{d.id}", "device_status", "device", d.id, before, "online")
         if raised or before is not None:
             self._emit({"type": "device", "event": "health", "device_id": msg["dev"], "raised": raised})
 
     def touch_devices(self, seen: dict[str, float]) -> None:
         if seen:
-            with self.db.session() as s:
-                device_repo.touch(s, seen)
+            with self.store.transaction() as tx:
+                tx.devices.touch(seen)
 
     def supervise(self, now: float | None = None) -> list[str]:
         """Mark offline every online device silent past N heartbeats (a crashed broker sends no
@@ -411,13 +642,13 @@ class IncidentService:
         now = now if now is not None else self.clock()
         r = self.rules
         gone = []
-        with self.db.session() as s:
-            for d in device_repo.online_devices(s):
+        with self.store.transaction() as tx:
+            for d in tx.devices.online():
                 hb = supervision.heartbeat_s(d.kind, r.button_heartbeat_s, r.tracker_heartbeat_s)
                 if supervision.silent_too_long(d.last_seen, now, hb, r.heartbeat_misses_offline):
-                    device_repo.set_status(s, d.id, "offline", now)
-                    audit_repo.append(s, now, "system", "device_status", "device", d.id, "online", "offline",
-                                      f"silent for {now - d.last_seen:.0f} s")
+                    device_rules.set_status(d, "offline", now)
+                    tx.audit.append(now, "system", "device_status", "device", d.id, "online", "offline",
+                                    f"silent for {now - d.last_seen:.0f} s")
                     gone.append(d.id)
         for dev_id in gone:
             self._emit({"type": "device", "event": "status", "device_id": dev_id, "status": "offline"})
@@ -437,13 +668,13 @@ class IncidentService:
 NEW_ORDER = 2 ** 62  # fold tie-break order of incidents new in a batch: after every database id
 
 
-def _candidate(inc: Incident, device_ids: set, order: int) -> dict:
+def _candidate(inc: IncidentRecord, device_ids: set, order: int) -> dict:
     return {"id": order, "order": order, "incident": inc, "device_ids": set(device_ids),
             "first_pressed_at": inc.pressed_at, "last_pressed_at": inc.last_pressed_at,
             "lat_udeg": inc.lat_udeg, "lon_udeg": inc.lon_udeg}
 
 
-def incident_view(inc: Incident) -> dict:
+def incident_view(inc: IncidentRecord) -> dict:
     clocks = {c: getattr(inc, c) for c in lifecycle.CLOCKS}
     return {
         "id": inc.id, "type": inc.type, "category": inc.category, "agency": inc.agency,
@@ -453,19 +684,21 @@ def incident_view(inc: Incident) -> dict:
         "site": inc.site,
         "location": {"lat_udeg": inc.lat_udeg, "lon_udeg": inc.lon_udeg, "source": inc.loc_source,
                      "acc_m": inc.loc_acc_m, "age_s": inc.loc_age_s},
-        "prank_suspect": inc.prank_suspect, "escalated_at": inc.escalated_at, "summary": inc.summary,
-        "reporter": inc.reporter, "closure_reason": inc.closure_reason, "last_pressed_at": inc.last_pressed_at,
+        "prank_suspect": inc.prank_suspect, "escalated_at": inc.escalated_at,
+        "escalation": lifecycle.escalation_of(inc.escalation_level or 0), "summary": inc.summary,
+        "reporter": inc.reporter, "caller": inc.caller_number, "channel": inc.channel,
+        "closure_reason": inc.closure_reason, "last_pressed_at": inc.last_pressed_at,
         "clocks": clocks, "durations": lifecycle.durations(clocks),
     }
 
 
-def device_view(d: Device) -> dict:
+def device_view(d: DeviceRecord) -> dict:
     return {
         "id": d.id, "kind": d.kind, "site": d.site, "lat_udeg": d.lat_udeg, "lon_udeg": d.lon_udeg,
-        "category": d.category, "agency": d.agency, "active": d.active, "status": d.status,
+        "category": d.category, "agency": d.agency, "board": d.board, "active": d.active, "status": d.status,
         "health": {"battery_mv": d.battery_mv, "battery_pct": d.battery_pct, "rssi_dbm": d.rssi_dbm,
                    "temp_dc": d.temp_dc, "tamper": d.tamper, "stuck": d.stuck, "firmware": d.firmware,
-                   "uptime_s": d.uptime_s, "outbox": d.outbox},
+                   "uptime_s": d.uptime_s, "outbox": d.outbox, "link_security": d.link_security},
         "last_seen": d.last_seen, "prank_count": d.prank_count, "prank_flagged": d.prank_flagged,
         "has_broker_password": bool(d.broker_password_hash), "has_sms_key": bool(d.sms_key),
     }

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from protocols.messages import CREW
 
 # A unit's agency is named by the incident category it answers (messages.CATEGORIES minus
-# "unknown"), so dispatch matches an incident to units without a translation table.
-AGENCIES = ("police", "fire", "medical", "sar", "disaster")
+# "unknown", plus "traffic": Dishub's road units, for incidents the center classifies as traffic),
+# so dispatch matches an incident to units without a translation table.
+AGENCIES = ("police", "fire", "medical", "sar", "disaster", "traffic")
 UNIT_TYPES = ("ambulance", "fire_truck", "police_car", "motorbike", "sar_boat", "rescue_truck")
 CREW_STATUSES = CREW  # available, enroute, onscene, returning, oos: the crew keys on the tracker
 # Units that drive on roads; a boat's fixes are not held to the road speed limit.
@@ -64,7 +65,8 @@ class Unit:
         p = self.position
         return {
             "id": self.id, "callsign": self.callsign, "agency": self.agency, "type": self.type,
-            "home_station": self.home_station, "capabilities": list(self.capabilities),
+            "home_station": self.home_station, "home_lat": self.home_lat, "home_lon": self.home_lon,
+            "capabilities": list(self.capabilities),
             "device_id": self.device_id, "status": self.status, "status_at": self.status_at,
             "moving": self.moving, "stale": self.is_stale(now, stale_after_s),
             "position": None if p is None else {

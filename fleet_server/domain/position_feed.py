@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Callable
 
-from fleet_server.units.model import Position, Unit
+from fleet_server.domain.units import Position, Unit
 
 Subscriber = Callable[[dict], None]
 log = logging.getLogger("siaga.units.feed")

@@ -16,16 +16,17 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
-from protocols import codec_json, topics
+from protocols import downlink, topics
 from protocols.messages import CATEGORIES
 from protocols.rejection import Rejection, BAD_VALUE, IDENTITY_MISMATCH, UNKNOWN_DEVICE
-from fleet_server.dispatch.recommend import IncidentSite, Recommendation, Recommender, agency_for_incident
+from fleet_server.domain.geo import haversine_m
+from fleet_server.domain.recommend import IncidentSite, Recommendation, Recommender, agency_for_incident
+from fleet_server.domain.repositories import AlwaysHeld, Journal, Lease
+from fleet_server.domain.tracking import Tracking
+from fleet_server.domain.units import Position, Unit
 from fleet_server.logs import event
-from fleet_server.units.geo import haversine_m
-from fleet_server.units.model import Position, Unit
-from fleet_server.units.tracking import Tracking
 
 log = logging.getLogger("siaga.dispatch")
 
@@ -83,18 +84,6 @@ class _Incident:
     feedback_sent: set[str] = field(default_factory=set)
 
 
-class Journal(Protocol):
-    """Where dispatch keeps its state so a restarted server still knows who is on the way
-    (fleet_server.units.store.UnitStore implements it)."""
-
-    def save_dispatch_incident(self, site: IncidentSite, buttons: tuple[str, ...], attempts: int,
-                               feedback_sent: set[str], open_: bool) -> None: ...
-
-    def save_assignment(self, a: "Assignment") -> None: ...
-
-    def load_dispatch(self) -> tuple[list[tuple[IncidentSite, tuple[str, ...], int, set[str]]], list["Assignment"]]: ...
-
-
 class Dispatch:
     def __init__(self, tracking: Tracking, recommender: Recommender, publish: Publish,
                  config: AssignmentConfig | None = None, on_event: EventSink | None = None,
@@ -112,6 +101,7 @@ class Dispatch:
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
         self.journal = journal
+        self.lease: Lease = AlwaysHeld()   # the timers run only while it is held
         if journal is not None:
             self._restore(journal)
         tracking.on_position(self._arrival)
@@ -190,9 +180,8 @@ class Dispatch:
             self._assignments[a.id] = a
             self._save_incident(inc)
             self._save(a)
-        self._send(topics.down(a.device, "cmd"), {
-            "v": 1, "t": "cmd", "dev": a.device, "id": a.id, "ts": int(now), "exp": int(now) + self.config.order_ttl_s,
-            "op": "dispatch", "inc": incident, "lat": a.lat, "lon": a.lon, "cat": a.category, "note": a.note})
+        self._send(topics.down(a.device, "cmd"), lambda: downlink.dispatch_order(
+            a.device, a.id, incident, a.lat, a.lon, a.category, a.note, int(now), self.config.order_ttl_s))
         event(log, logging.INFO, "dispatch ordered", incident=incident, unit=unit_id, order=a.id, by=by)
         self._emit({"type": "dispatch.ordered", "incident": incident, "unit": unit_id, "order": a.id, "by": by})
         self._emit({"type": "incident.progress", "incident": incident, "state": "dispatched", "unit": unit_id, "at": now})
@@ -279,8 +268,21 @@ class Dispatch:
         return self._assignments.get(order_id)
 
     # ---- inside -----------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the journal again: orders another worker placed or answered (several workers on
+        one database; the dispatch lease's new holder calls this)."""
+        if self.journal is None:
+            return
+        with self._lock:
+            self._incidents.clear()
+            self._assignments.clear()
+            self._on_the_way.clear()
+            self._restore(self.journal)
+
     def _run(self) -> None:
         while not self._stop.wait(self.config.tick_s):
+            if not self.lease.held():
+                continue   # another worker runs the timers (fleet_server/cluster/leases.py)
             try:
                 self.tick()
             except Exception:
@@ -350,13 +352,13 @@ class Dispatch:
             self._save_incident(inc)
         now = int(self.clock())
         for dev in buttons:
-            self._send(topics.down(dev, "cmd"), {"v": 1, "t": "cmd", "dev": dev, "id": f"f{incident}-{state}",
-                                                 "ts": now, "exp": now + self.config.order_ttl_s, "op": "feedback",
-                                                 "state": state, "inc": incident})
+            self._send(topics.down(dev, "cmd"),
+                       lambda dev=dev: downlink.feedback(dev, incident, state, now, self.config.order_ttl_s))
 
-    def _send(self, topic: str, msg: dict) -> None:
+    def _send(self, topic: str, build: Callable[[], bytes]) -> None:
+        # build() is called here so that a message the schema refuses is logged like a failed publish.
         try:
-            self.publish(topic, codec_json.encode(msg), 1)
+            self.publish(topic, build(), 1)
         except Exception:
             # The broker link is down: paho queues QoS 1 publishes itself; anything else is logged
             # and the ack timeout proposes the next unit, so an order never silently vanishes.

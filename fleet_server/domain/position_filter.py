@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from protocols.rejection import Rejection
-from fleet_server.units.geo import haversine_m
-from fleet_server.units.model import ROAD_TYPES, Position
+from fleet_server.domain.geo import haversine_m
+from fleet_server.domain.units import ROAD_TYPES, Position
 
 NO_FIX = "no_fix"
 ZERO_COORDINATES = "zero_coordinates"

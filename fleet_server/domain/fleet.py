@@ -1,6 +1,7 @@
-"""The units side of the fleet server in one object, built once in the app's lifespan:
-live tracking, batched history in the database, telemetry, the throttled position feed,
-recommendations and assignments. The core's ingest hands it `pos`, `crew` and `cmdres` messages
+"""The units side of the command center in one object: live tracking, the throttled position
+feed, recommendations and assignments, persisted through the ports of repositories.py (the app's
+lifespan hands it the SQLAlchemy unit store, the batched position history and telemetry; tests may
+hand it nothing and it runs in memory). The ingest hands it `pos`, `crew` and `cmdres` messages
 (decoded by protocols) through handle(); the API reads it from app.state.fleet."""
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy.engine import Engine
-
-from fleet_server.dispatch.assignments import AssignmentConfig, Dispatch, Publish
-from fleet_server.dispatch.eta import EtaModel
-from fleet_server.dispatch.recommend import Recommender, RecommenderConfig
-from fleet_server.telemetry.influx import TelemetryConfig, TelemetryWriter
-from fleet_server.units.feed import PositionFeed
-from fleet_server.units.model import Unit
-from fleet_server.units.position_filter import FilterConfig, PositionFilter
-from fleet_server.units.store import PositionBatcher, UnitStore
-from fleet_server.units.tracking import Tracking, TrackingConfig
+from fleet_server.domain.assignments import AssignmentConfig, Dispatch, Publish
+from fleet_server.domain.eta import EtaModel
+from fleet_server.domain.position_feed import PositionFeed
+from fleet_server.domain.position_filter import FilterConfig, PositionFilter
+from fleet_server.domain.recommend import Recommender, RecommenderConfig
+from fleet_server.domain.repositories import (AlwaysHeld, Journal, Lease, PositionHistory, PositionSink,
+                                             UnitRepository)
+from fleet_server.domain.tracking import Tracking, TrackingConfig
+from fleet_server.domain.units import Position, Unit
 
 log = logging.getLogger("siaga.units")
 
@@ -31,43 +30,25 @@ class FleetConfig:
     filter: FilterConfig = field(default_factory=FilterConfig)
     recommend: RecommenderConfig = field(default_factory=RecommenderConfig)
     assignments: AssignmentConfig = field(default_factory=AssignmentConfig)
-    telemetry: TelemetryConfig | None = None      # None: positions only in the database
     history_retention_s: float = 30 * 86400
     retention_every_s: float = 3600.0      # how often the background thread purges old history
     feed_interval_s: float = 1.0
-    persist_batch: int = 500
-    persist_delay_s: float = 0.5
-
-
-def config_from_settings(s) -> FleetConfig:
-    """FleetConfig from fleet_server.settings.Settings. The unit_*/dispatch_* fields are proposed
-    to the lead (docs/dispatch.md); until they exist the defaults here apply."""
-    def get(name, default):
-        return getattr(s, name, default)
-    auto = get("dispatch_auto_agencies", "")
-    return FleetConfig(
-        tracking=TrackingConfig(stale_after_s=get("unit_stale_after_s", 120.0)),
-        recommend=RecommenderConfig(max_fix_age_s=get("unit_stale_after_s", 120.0)),
-        assignments=AssignmentConfig(ack_timeout_s=get("dispatch_ack_timeout_s", 60.0),
-                                     onscene_radius_m=get("dispatch_onscene_radius_m", 100.0),
-                                     near_radius_m=get("dispatch_near_radius_m", 500.0),
-                                     auto_dispatch=frozenset(a for a in str(auto).split(",") if a),
-                                     button_feedback=get("dispatch_button_feedback", True)),
-        telemetry=TelemetryConfig.from_settings(s),
-        history_retention_s=get("unit_history_retention_s", 30 * 86400),
-        feed_interval_s=get("unit_feed_interval_s", 1.0),
-    )
 
 
 class Fleet:
-    def __init__(self, engine: Engine | None, publish: Publish, config: FleetConfig | None = None,
-                 on_event: Callable[[dict], None] | None = None, eta: EtaModel | None = None):
+    def __init__(self, publish: Publish, config: FleetConfig | None = None,
+                 on_event: Callable[[dict], None] | None = None, eta: EtaModel | None = None, *,
+                 store: UnitRepository | None = None, journal: Journal | None = None,
+                 batcher: PositionHistory | None = None, telemetry: PositionSink | None = None):
+        """store: where units live between restarts; journal: dispatch's state; batcher: the
+        position history writer; telemetry: another sink for accepted fixes. Each is optional:
+        without them the fleet lives in memory only."""
         self.config = c = config or FleetConfig()
-        self.store = UnitStore(engine).ensure_schema() if engine is not None else None
-        self.batcher = PositionBatcher(self.store, c.persist_batch, c.persist_delay_s) if self.store else None
-        self.telemetry = TelemetryWriter(c.telemetry) if c.telemetry else None
+        self.store = store
+        self.batcher = batcher
+        self.telemetry = telemetry
         self.tracking = Tracking(c.tracking, PositionFilter(c.filter), persist=self._persist)
-        if self.store:
+        if self.store is not None:
             for u in self.store.load_units():
                 self.tracking.add_unit(u)
             self.tracking.on_status(lambda u, old, new, by: self.store.save_status(u.id, new, u.status_at))
@@ -75,9 +56,10 @@ class Fleet:
         self.tracking.on_position(self.feed.offer)
         self.recommender = Recommender(self.tracking, eta, c.recommend)
         self.dispatch = Dispatch(self.tracking, self.recommender, publish, c.assignments, on_event,
-                                 journal=self.store)
+                                 journal=journal)
         self._stop = threading.Event()
         self._feed_timer: threading.Thread | None = None
+        self.retention_lease: Lease = AlwaysHeld()   # history retention runs only while held
 
     # ---- what the core calls ----------------------------------------------------------------
     def handle(self, kind: str, msg: dict, received_at: float | None = None):
@@ -101,16 +83,26 @@ class Fleet:
     def register_many(self, units: list[Unit]) -> None:
         for u in units:
             self.tracking.add_unit(u)
-        if self.store:
+        if self.store is not None:
             self.store.save_units(units)
         for u in units:
             if u.position is not None:
                 self.recommender.index.update(u)
 
+    def history(self, unit_id: str, since: float | None = None, until: float | None = None,
+                limit: int = 10000) -> list[Position] | None:
+        """The unit's track, oldest first; None without a store. What was accepted a moment ago
+        belongs in it, so pending fixes are written first (bounded: the database may be down)."""
+        if self.store is None:
+            return None
+        if self.batcher is not None:
+            self.batcher.flush(0.5)
+        return self.store.history(unit_id, since, until, limit)
+
     def purge_history(self, now: float | None = None) -> int:
         """Retention; call it daily (the core's supervisor)."""
         now = time.time() if now is None else now
-        return self.store.purge_history(now - self.config.history_retention_s) if self.store else 0
+        return self.store.purge_history(now - self.config.history_retention_s) if self.store is not None else 0
 
     def start(self) -> "Fleet":
         """Background work: dispatch ack timeouts, held feed events released on time, history
@@ -126,17 +118,17 @@ class Fleet:
         if self._feed_timer is not None:
             self._feed_timer.join(5)
         self.dispatch.stop()
-        if self.batcher:
+        if self.batcher is not None:
             self.batcher.close()
-        if self.telemetry:
+        if self.telemetry is not None:
             self.telemetry.close()
 
     def stats(self) -> dict:
         return {"positions_accepted": self.tracking.filter.accepted,
                 "positions_rejected": dict(self.tracking.filter.rejected),
-                "history_written": self.batcher.written if self.batcher else 0,
-                "history_dropped": self.batcher.dropped if self.batcher else 0,
-                "telemetry": self.telemetry.stats() if self.telemetry else None,
+                "history_written": self.batcher.written if self.batcher is not None else 0,
+                "history_dropped": self.batcher.dropped if self.batcher is not None else 0,
+                "telemetry": self.telemetry.stats() if self.telemetry is not None else None,
                 "feed_sent": self.feed.sent, "feed_suppressed": self.feed.suppressed}
 
     def _background(self) -> None:
@@ -145,7 +137,7 @@ class Fleet:
         while not self._stop.wait(max(0.02, self.config.feed_interval_s / 2)):
             try:
                 self.feed.release_due()
-                if time.monotonic() >= next_purge:
+                if time.monotonic() >= next_purge and self.retention_lease.held():
                     next_purge = time.monotonic() + self.config.retention_every_s
                     gone = self.purge_history()
                     if gone:
@@ -153,9 +145,26 @@ class Fleet:
             except Exception:
                 log.exception("units background work failed")
 
+    def apply_remote_position(self, ev: dict) -> bool:
+        """A unit position another worker accepted (its feed event, fleet_server/cluster/notify.py):
+        the unit's last position and the recommender's index follow; nothing is stored again (the
+        worker that heard it stored it) nor fed again (the event already is on the feed)."""
+        unit = self.tracking.get(ev.get("unit", ""))
+        if unit is None or ev.get("lat") is None:
+            return False
+        pos = Position(lat=int(ev["lat"]), lon=int(ev["lon"]), ts=float(ev["ts"]), received_at=time.time(),
+                       acc=ev.get("acc"), spd=ev.get("spd"), hdg=ev.get("hdg"))
+        if unit.position is not None and unit.position.ts >= pos.ts:
+            return False   # ours is as new or newer
+        unit.position = pos
+        if ev.get("status") and ev["status"] != unit.status:
+            unit.status = ev["status"]   # the crew's key pressed on a tracker another worker heard
+        self.recommender.index.update(unit)
+        return True
+
     def _persist(self, unit, pos) -> None:
-        if self.batcher:
+        if self.batcher is not None:
             self.batcher.add(unit, pos)
-        if self.telemetry:
+        if self.telemetry is not None:
             self.telemetry.write_position(unit, pos)
 

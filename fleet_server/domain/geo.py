@@ -1,5 +1,5 @@
 """Great-circle distance on integer microdegrees. One function, used by the position filter,
-the arrival radius and dispatch."""
+the arrival radius, dispatch and alarm folding."""
 from __future__ import annotations
 
 from math import asin, cos, radians, sin, sqrt

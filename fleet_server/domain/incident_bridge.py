@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from fleet_server.dispatch.recommend import IncidentSite
+from fleet_server.domain.recommend import IncidentSite
+from fleet_server.domain.service import Refused
 from fleet_server.logs import event
 
 log = logging.getLogger("siaga.dispatch.bridge")
@@ -46,19 +47,30 @@ class IncidentBridge:
                 if loc.get("lat_udeg") is None:
                     return  # no location yet: the operator locates it, then a later event opens it
                 buttons = (inc["origin_device_id"],) if inc.get("origin_device_id") else ()
-                self.fleet.dispatch.open_incident(IncidentSite(inc["id"], loc["lat_udeg"], loc["lon_udeg"], inc["category"]),
-                                                  buttons)
+                self.fleet.dispatch.open_incident(IncidentSite(inc["id"], loc["lat_udeg"], loc["lon_udeg"], inc["category"],
+                                                               self._prefer(inc)), buttons)
+            elif ev.get("event") == "reclassified" and inc.get("state") in _OPENABLE:
+                # Triage named the agency: dispatch recommends that agency's units from now on.
+                loc = inc.get("location") or {}
+                if loc.get("lat_udeg") is not None:
+                    self.fleet.dispatch.open_incident(IncidentSite(inc["id"], loc["lat_udeg"], loc["lon_udeg"],
+                                                                   inc["agency"], self._prefer(inc)))
             elif ev.get("event") == "transition" and inc.get("state") in _CLOSED:
                 self.fleet.dispatch.close_incident(inc["id"], by=self.actor)
         except Exception:  # the incident is committed already; dispatch trouble must not undo it
             log.exception("dispatch could not take incident %s", inc.get("id"))
+
+    def _prefer(self, inc: dict) -> tuple[str, ...]:
+        """The unit types the incident's run card proposes (none without a card)."""
+        cards = getattr(self.service, "run_cards", None)
+        card = cards.card_for(inc.get("agency"), inc.get("category")) if cards is not None else None
+        return tuple(card.unit_types) if card else ()
 
     def on_dispatch_event(self, ev: dict) -> None:
         if self.forward is not None:
             self.forward(ev)
         if ev.get("type") != "incident.progress":
             return
-        from fleet_server.domain.service import Refused  # the core's; imported where it is used
         for step in _PATH.get(ev["state"], ()):
             try:
                 self.service.transition(ev["incident"], step, actor=f"{self.actor}:{ev.get('unit', '')}",

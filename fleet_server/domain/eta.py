@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fleet_server.units.geo import haversine_m
+from fleet_server.domain.geo import haversine_m
 
 # Urban emergency driving in Bandung traffic, sirens on (km/h). Boats only where there is water.
 SPEED_KMH = {"ambulance": 40.0, "fire_truck": 32.0, "police_car": 45.0, "motorbike": 50.0,

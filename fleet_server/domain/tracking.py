@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from protocols.rejection import Rejection, UNKNOWN_DEVICE, BAD_VALUE
+from fleet_server.domain.geo import haversine_m
+from fleet_server.domain.position_filter import PositionFilter
+from fleet_server.domain.units import CREW_STATUSES, Position, Unit
 from fleet_server.logs import event
-from fleet_server.units.geo import haversine_m
-from fleet_server.units.model import CREW_STATUSES, Position, Unit
-from fleet_server.units.position_filter import PositionFilter
 
 log = logging.getLogger("siaga.units")
 
@@ -37,6 +37,9 @@ class Tracking:
         self._persist = persist
         self._units: dict[str, Unit] = {}
         self._by_device: dict[str, str] = {}
+        # Units whose tracker changed since their last accepted fix: that fix is another device's,
+        # so the new tracker's first fix is not judged against it (a swap is no teleport).
+        self._new_tracker: set[str] = set()
         self._lock = threading.RLock()
         self._position_listeners: list[PositionListener] = []
         self._status_listeners: list[StatusListener] = []
@@ -49,6 +52,7 @@ class Tracking:
             old = self._units.get(unit.id)
             if old is not None and old.device_id and old.device_id != unit.device_id:
                 self._by_device.pop(old.device_id, None)
+                self._new_tracker.add(unit.id)
             self._units[unit.id] = unit
             if unit.device_id:
                 self._by_device[unit.device_id] = unit.id
@@ -83,10 +87,11 @@ class Tracking:
         if unit is None:
             return self._reject(msg, Rejection(UNKNOWN_DEVICE, "tracker %s is bound to no unit" % msg["dev"]))
         with self._lock:
-            previous = unit.position
+            previous = None if unit.id in self._new_tracker else unit.position
             r = self.filter.check(unit.type, previous, msg, received_at)
             if r is not None:
                 return self._reject(msg, r)
+            self._new_tracker.discard(unit.id)
             pos = Position.from_message(msg, received_at)
             unit.position = pos
             unit.moving = self._moving(previous, pos)

@@ -8,7 +8,7 @@ import threading
 from math import cos, radians
 from typing import Iterator
 
-from fleet_server.units.model import Unit
+from fleet_server.domain.units import Unit
 
 M_PER_UDEG_LAT = 0.111195  # metres per microdegree of latitude (mean Earth radius)
 

@@ -7,11 +7,12 @@ import time
 from math import cos, radians
 from dataclasses import asdict, dataclass, field
 
-from fleet_server.dispatch.eta import EtaModel, GreatCircleEta
-from fleet_server.dispatch.index import GridIndex
-from fleet_server.units.geo import haversine_m
-from fleet_server.units.model import AGENCIES, Unit
-from fleet_server.units.tracking import Tracking
+from fleet_server.domain.classification import AGENCIES as CLASSES
+from fleet_server.domain.eta import EtaModel, GreatCircleEta
+from fleet_server.domain.geo import haversine_m
+from fleet_server.domain.tracking import Tracking
+from fleet_server.domain.unit_grid import GridIndex
+from fleet_server.domain.units import AGENCIES, Unit
 
 # Exclusion codes, shown to the dispatcher.
 OUT_OF_SERVICE = "out_of_service"
@@ -27,7 +28,6 @@ def agency_for_incident(category_or_agency: str) -> str | None:
     may carry its agency codes (polri, damkar, ...): both are understood, from one table."""
     if category_or_agency in AGENCIES:
         return category_or_agency
-    from fleet_server.domain.classification import AGENCIES as CLASSES
     for category, a in CLASSES.items():
         if a["agency"] == category_or_agency and category in AGENCIES:
             return category
@@ -40,6 +40,7 @@ class IncidentSite:
     lat: int             # microdegrees
     lon: int
     category: str        # police | fire | medical | sar | disaster (or the core's agency code)
+    prefer_types: tuple[str, ...] = ()   # the run card's unit types: ranked before the others
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Pick:
     fix_age_s: float
     accuracy_m: int | None
     reasons: list[str] = field(default_factory=list)
+    # The reasons as data, for a console that says them in its user's language.
+    preferred_by_card: bool = False
 
 
 @dataclass
@@ -119,13 +122,16 @@ class Recommender:
                                   note=f"category {site.category!r} names no agency: triage decides who goes")
         types = self._types.get(agency) or {None}
         spm = min(self.eta.min_seconds_per_metre(t) for t in types)
-        best: list[tuple[float, float, Unit]] = []   # (eta, distance, unit), kept sorted, at most k
+        prefer = frozenset(site.prefer_types)
+        # (rank, eta, distance, unit), kept sorted, at most k; rank 0: a type the run card proposes.
+        best: list[tuple[int, float, float, Unit]] = []
         passed: list[tuple[Unit, str]] = []
         counts: dict[str, int] = {}
         searched = 0.0
         exclusion, eta_s, slat, slon = self._exclusion, self.eta.eta_s, site.lat, site.lon
         for bound, units in self.index.rings(slat, slon, c.max_radius_m):
-            if len(best) >= k and bound * spm > best[-1][0]:
+            # Nothing farther can come sooner; with a preference, only once the k best are all preferred.
+            if len(best) >= k and bound * spm > best[-1][1] and best[-1][0] == 0:
                 break
             searched = bound
             for u in units:
@@ -138,12 +144,13 @@ class Recommender:
                 p = u.position
                 d = haversine_m(slat, slon, p.lat, p.lon)
                 eta = eta_s(u.type, d, p.lat, p.lon, slat, slon)
-                if len(best) < k or eta < best[-1][0]:
-                    best.append((eta, d, u))
-                    best.sort(key=lambda x: x[0])
+                rank = 0 if not prefer or u.type in prefer else 1
+                if len(best) < k or (rank, eta) < best[-1][:2]:
+                    best.append((rank, eta, d, u))
+                    best.sort(key=lambda x: x[:2])
                     del best[k:]
-        picks = [self._pick(eta, d, u, now) for eta, d, u in best]
-        horizon = best[-1][1] if len(best) >= k else float("inf")
+        picks = [self._pick(eta, d, u, now, preferred=bool(prefer) and not rank) for rank, eta, d, u in best]
+        horizon = max(b[2] for b in best) if len(best) >= k else float("inf")
         shown = sorted(((_rough_m(slat, slon, u.position.lat, u.position.lon), u, why) for u, why in passed),
                        key=lambda x: x[0])[:c.explain_excluded * 2]
         shown = sorted(((haversine_m(slat, slon, u.position.lat, u.position.lon), u, why) for _r, u, why in shown),
@@ -182,9 +189,11 @@ class Recommender:
             return f"last fix {now - u.position.ts:.0f} s old (limit {self.config.max_fix_age_s:.0f} s)"
         return f"fix accuracy {u.position.acc} m (limit {self.config.max_accuracy_m} m)"
 
-    def _pick(self, eta: float, d: float, u: Unit, now: float) -> Pick:
+    def _pick(self, eta: float, d: float, u: Unit, now: float, preferred: bool = False) -> Pick:
         age = max(0.0, now - u.position.ts)
         acc = u.position.acc
         reasons = [f"{d / 1000:.2f} km straight line, ETA {eta / 60:.1f} min at the {u.type} speed profile",
                    f"available, fix {age:.0f} s old" + (f", ±{acc} m" if acc is not None else ", accuracy not reported")]
-        return Pick(u.id, u.callsign, u.type, round(d, 1), round(eta, 1), round(age, 1), acc, reasons)
+        if preferred:
+            reasons.append(f"a {u.type}: a unit type the run card proposes")
+        return Pick(u.id, u.callsign, u.type, round(d, 1), round(eta, 1), round(age, 1), acc, reasons, preferred)
