@@ -4,10 +4,8 @@ from __future__ import annotations
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from fleet_server.domain.devices import initial_fields
 from fleet_server.storage.models import Device
-
-EDITABLE = ("site", "lat_udeg", "lon_udeg", "category", "agency", "active", "broker_password_hash", "sms_key")
-HEALTH = ("battery_mv", "battery_pct", "rssi_dbm", "temp_dc", "tamper", "stuck", "firmware", "uptime_s", "outbox")
 
 
 def get(s: Session, device_id: str) -> Device | None:
@@ -19,12 +17,7 @@ def many(s: Session, ids: list[str]) -> dict[str, Device]:
 
 
 def create(s: Session, device_id: str, kind: str, at: float, **fields) -> Device:
-    d = Device(id=device_id, kind=kind, created_at=at, status="unknown", prank_count=0, prank_flagged=False,
-               tamper=False, stuck=False, active=fields.pop("active", True), site=fields.pop("site", "") or "",
-               category=fields.pop("category", "unknown"), agency=fields.pop("agency", "triage"))
-    for k, v in fields.items():
-        if k in EDITABLE:
-            setattr(d, k, v)
+    d = Device(id=device_id, kind=kind, created_at=at, **initial_fields(fields))
     s.add(d)
     s.flush()
     return d
@@ -42,31 +35,6 @@ def listing(s: Session, kind: str | None = None, status: str | None = None, site
     if flagged is not None:
         q = q.where(Device.prank_flagged == flagged)
     return list(s.scalars(q.limit(limit).offset(offset)))
-
-
-def set_status(s: Session, device_id: str, status: str, at: float) -> str | None:
-    """Returns the previous status when it changed, else None."""
-    d = s.get(Device, device_id)
-    if d is None:
-        return None
-    before = d.status
-    d.last_seen = max(d.last_seen or 0.0, at) if status == "online" else d.last_seen
-    if before != status:
-        d.status = status
-        d.status_changed_at = at
-        return before
-    return None
-
-
-def record_health(s: Session, device_id: str, values: dict, at: float) -> Device | None:
-    d = s.get(Device, device_id)
-    if d is None:
-        return None
-    for k, v in values.items():
-        if k in HEALTH:
-            setattr(d, k, v)
-    d.last_seen = max(d.last_seen or 0.0, at)
-    return d
 
 
 def touch(s: Session, seen: dict[str, float]) -> None:

@@ -1,9 +1,9 @@
-"""Units and their position history in the fleet server's database (SQLite or PostgreSQL).
+"""Units, their position history and dispatch's journal in the fleet server's database (SQLite or
+PostgreSQL): the SQLAlchemy side of the domain's UnitRepository and Journal ports
+(fleet_server/domain/repositories.py), and the batched history writer.
 
-The tables are defined here with SQLAlchemy Core on their own MetaData, so this package does not
-edit the core's models; `ensure_schema()` creates them when absent. When the lead folds them into
-the core's Alembic chain, the migration is `create_table` of exactly these two tables
-(see docs/dispatch.md)."""
+The tables are the storage package's (fleet_server.storage.models) and Alembic creates them:
+the engine handed in must have been migrated (fleet_server.storage.db.upgrade)."""
 from __future__ import annotations
 
 import json
@@ -13,98 +13,27 @@ import time
 from collections import deque
 from typing import Iterable
 
-from sqlalchemy import (BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text,
-                        delete, insert, select, update)
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from fleet_server.units.model import Position, Unit
+from fleet_server.domain.assignments import Assignment
+from fleet_server.domain.recommend import IncidentSite
+from fleet_server.domain.units import Position, Unit
+from fleet_server.storage.models import (assignments_table, dispatch_incidents_table, positions_table,
+                                         units_table)
 
-log = logging.getLogger("siaga.units.store")
-
-Id = BigInteger().with_variant(Integer, "sqlite")
-metadata = MetaData()
-
-units_table = Table(
-    "units", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("callsign", String(32), nullable=False),
-    Column("agency", String(16), nullable=False),
-    Column("type", String(16), nullable=False),
-    Column("home_station", String(120), nullable=False, default=""),
-    Column("home_lat", Integer, nullable=True),
-    Column("home_lon", Integer, nullable=True),
-    Column("capabilities", Text, nullable=False, default="[]"),
-    Column("device_id", String(32), nullable=True, unique=True),
-    Column("status", String(16), nullable=False, default="available"),
-    Column("status_at", Double, nullable=True),
-    Column("last_lat", Integer, nullable=True),
-    Column("last_lon", Integer, nullable=True),
-    Column("last_ts", Double, nullable=True),
-    Column("last_acc", Integer, nullable=True),
-)
-
-positions_table = Table(
-    "unit_positions", metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("unit_id", String(32), nullable=False),
-    Column("ts", Double, nullable=False),
-    Column("received_at", Double, nullable=False),
-    Column("lat", Integer, nullable=False),
-    Column("lon", Integer, nullable=False),
-    Column("acc", Integer, nullable=True),
-    Column("spd", Integer, nullable=True),
-    Column("hdg", Integer, nullable=True),
-    Index("ix_unit_positions_unit_ts", "unit_id", "ts"),
-    Index("ix_unit_positions_ts", "ts"),
-)
-
-
-# Dispatch's own state (fleet_server.dispatch.assignments.Journal): which incidents are open for
-# dispatch and every order with its history, so a restarted server knows who is on the way.
-dispatch_incidents_table = Table(
-    "dispatch_incidents", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("lat", Integer, nullable=False),
-    Column("lon", Integer, nullable=False),
-    Column("category", String(16), nullable=False),
-    Column("buttons", Text, nullable=False, default="[]"),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("feedback_sent", Text, nullable=False, default="[]"),
-    Column("open", Boolean, nullable=False, default=True),
-)
-
-assignments_table = Table(
-    "dispatch_assignments", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("incident", BigInteger, nullable=False, index=True),
-    Column("unit", String(32), nullable=False),
-    Column("device", String(32), nullable=False),
-    Column("by", String(64), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("ordered_at", Double, nullable=False),
-    Column("lat", Integer, nullable=False),
-    Column("lon", Integer, nullable=False),
-    Column("category", String(16), nullable=False),
-    Column("note", String(120), nullable=False, default=""),
-    Column("answered_at", Double, nullable=True),
-    Column("onscene_at", Double, nullable=True),
-    Column("why", String(80), nullable=True),
-    Column("near_sent", Boolean, nullable=False, default=False),
-    Column("history", Text, nullable=False, default="[]"),
-)
-
+log = logging.getLogger("siaga.storage.units")
 
 class UnitStore:
+    """UnitRepository and Journal on one engine."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         cols = ("unit_id", "ts", "received_at", "lat", "lon", "acc", "spd", "hdg")
         self._insert_sql = "INSERT INTO unit_positions (%s) VALUES (%s)" % (", ".join(cols), ", ".join([mark] * len(cols)))
         self._latest_sql = "UPDATE units SET last_lat = {0}, last_lon = {0}, last_ts = {0}, last_acc = {0} WHERE id = {0}".format(mark)
-
-    def ensure_schema(self) -> "UnitStore":
-        metadata.create_all(self.engine)
-        return self
 
     # ---- units ------------------------------------------------------------------------------
     def save_unit(self, u: Unit) -> None:
@@ -160,25 +89,26 @@ class UnitStore:
     def save_dispatch_incident(self, site, buttons, attempts, feedback_sent, open_) -> None:
         row = {"lat": site.lat, "lon": site.lon, "category": site.category, "buttons": json.dumps(list(buttons)),
                "attempts": attempts, "feedback_sent": json.dumps(sorted(feedback_sent)), "open": open_}
-        t = dispatch_incidents_table
-        with self.engine.begin() as c:
-            if c.execute(update(t).where(t.c.id == site.id).values(**row)).rowcount == 0:
-                c.execute(insert(t).values(id=site.id, **row))
+        self._upsert(dispatch_incidents_table, site.id, row)
 
     def save_assignment(self, a) -> None:
         row = {"incident": a.incident, "unit": a.unit, "device": a.device, "by": a.by, "state": a.state,
                "ordered_at": a.ordered_at, "lat": a.lat, "lon": a.lon, "category": a.category, "note": a.note,
                "answered_at": a.answered_at, "onscene_at": a.onscene_at, "why": a.why, "near_sent": a.near_sent,
                "history": json.dumps(a.history)}
-        t = assignments_table
+        self._upsert(assignments_table, a.id, row)
+
+    def _upsert(self, t, id_, row: dict) -> None:
+        """One statement, insert or update by id (INSERT ... ON CONFLICT DO UPDATE, on SQLite and
+        PostgreSQL alike): every new incident is journalled, and during a drain of queued alarms
+        an UPDATE then an INSERT was two round trips on the dispatch thread for each of them."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(t).values(id=id_, **row)
         with self.engine.begin() as c:
-            if c.execute(update(t).where(t.c.id == a.id).values(**row)).rowcount == 0:
-                c.execute(insert(t).values(id=a.id, **row))
+            c.execute(stmt.on_conflict_do_update(index_elements=[t.c.id], set_=row))
 
     def load_dispatch(self):
         """Open incidents and all their orders, for Dispatch after a restart."""
-        from fleet_server.dispatch.assignments import Assignment
-        from fleet_server.dispatch.recommend import IncidentSite
         ti, ta = dispatch_incidents_table, assignments_table
         with self.engine.connect() as c:
             incs = c.execute(select(ti).where(ti.c.open.is_(True))).mappings().all()
