@@ -11,7 +11,9 @@ from pathlib import Path
 
 import jwt
 
-ROLES = ("viewer", "operator", "dispatcher", "technician", "admin")
+# "station": a user of a station (Polres, Polsek, fire post, hospital) who takes the forwards sent to
+# it (fleet_server/domain/forwarding.py); users.station_id says which station.
+ROLES = ("viewer", "station", "operator", "dispatcher", "technician", "admin")
 _N, _R, _P = 2 ** 14, 8, 1
 
 
@@ -23,6 +25,18 @@ def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     return f"scrypt${_N}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+# Checked when the username is unknown (or disabled), so every refused login costs the same
+# scrypt work as a wrong password for a real user: the answer time does not tell who exists.
+_NOBODY = hash_password(secrets.token_urlsafe(16))
+
+
+def check_login(password: str, stored: str | None) -> bool:
+    """The password against the user's hash, or against a hash no password matches when there
+    is no such user: the same work either way."""
+    ok = verify_password(password, stored or _NOBODY)
+    return ok and stored is not None
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -37,9 +51,12 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
-def issue_token(secret: str, username: str, role: str, ttl_s: int, now: float | None = None) -> str:
+def issue_token(secret: str, username: str, role: str, ttl_s: int, now: float | None = None,
+                user_id: int = 0, generation: int = 0) -> str:
+    """uid and gen bind the token to one user row and its token generation (see deps)."""
     now = int(now if now is not None else time.time())
-    return jwt.encode({"sub": username, "role": role, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+    return jwt.encode({"sub": username, "role": role, "iat": now, "exp": now + ttl_s, "uid": user_id,
+                       "gen": generation}, secret, algorithm="HS256")
 
 
 def read_token(secret: str, token: str) -> dict | None:

@@ -6,6 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
+from fleet_server.api import privacy
 from fleet_server.api.deps import principal_from_token
 from fleet_server.api.security import role_at_least
 
@@ -33,7 +34,7 @@ async def feed(ws: WebSocket, token: str = "") -> None:
             if nxt not in done:
                 nxt.cancel()
                 break
-            await ws.send_json(nxt.result())
+            await ws.send_json(privacy.masked_event(nxt.result()))   # the feed shows numbers masked
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from fleet_server.api import privacy
 from fleet_server.api.deps import CurrentUser, DbDep, ServiceDep, needs
+from fleet_server.api.refusals import HttpRefused, responses
 from fleet_server.api.schemas import NoteIn, ReportIn, TransitionIn
 from fleet_server.api.security import role_at_least
 from fleet_server.domain import lifecycle
-from fleet_server.domain.service import NotFound, Refused, incident_view
+from fleet_server.domain.cap import CapError, incident_to_cap
+from fleet_server.domain.service import NotFound, incident_view
 from fleet_server.storage import audit as audit_repo
 from fleet_server.storage import incidents as incident_repo
 
@@ -18,12 +21,6 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 # The operator takes the call (acknowledge) and may close it; moving units is the dispatcher's.
 DISPATCHER_STATES = ("dispatched", "enroute", "onscene", "resolved")
-
-
-def refusal(e: Refused) -> HTTPException:
-    if isinstance(e, NotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, e.reason)
-    return HTTPException(status.HTTP_409_CONFLICT, {"code": e.code, "reason": e.reason})
 
 
 @router.get("", **needs("viewer"))
@@ -36,12 +33,12 @@ def list_incidents(db: DbDep, request: Request,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                    offset: Annotated[int, Query(ge=0)] = 0) -> list[dict]:
     states = state or (list(lifecycle.OPEN) if open else list(lifecycle.CLOSED) if open is False else None)
-    promise = request.app.state.settings.response_promise_s
+    promise = request.app.state.settings.incidents.response_promise_s
     with db.read() as s:
         rows = incident_repo.listing(s, type=type, state=states, agency=agency, station_id=station_id,
                                      category=category, since=since, until=until, device_id=device_id,
                                      limit=limit, offset=offset)
-        return [_with_promise(incident_view(i), promise) for i in rows]
+        return [privacy.masked(_with_promise(incident_view(i), promise)) for i in rows]
 
 
 def _with_promise(view: dict, promise_s: float) -> dict:
@@ -53,7 +50,7 @@ def incident_detail(db, incident_id: int, promise_s: float) -> dict:
     with db.read() as s:
         inc = incident_repo.get(s, incident_id)
         if inc is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} not found")
+            raise NotFound(f"incident {incident_id}")
         out = _with_promise(incident_view(inc), promise_s)
         out["alarms"] = [{"device_id": a.device_id, "boot": a.boot, "seq": a.seq, "via": a.via,
                           "pressed_at": a.pressed_at, "received_at": a.received_at, "category": a.category,
@@ -73,52 +70,44 @@ def audit_row(a) -> dict:
 
 
 @router.get("/{incident_id}", **needs("viewer"))
-def get_incident(incident_id: int, db: DbDep, request: Request) -> dict:
-    return incident_detail(db, incident_id, request.app.state.settings.response_promise_s)
+def get_incident(incident_id: int, db: DbDep, request: Request, user: CurrentUser) -> dict:
+    """The caller's number in full for roles that call back (audited), masked for the others."""
+    detail = incident_detail(db, incident_id, request.app.state.settings.incidents.response_promise_s)
+    return privacy.shown(detail, user.role, user.username, db)
 
 
-@router.post("/{incident_id}/transition", **needs("operator"))
+@router.post("/{incident_id}/transition", responses=responses(409), **needs("operator"))
 def transition(incident_id: int, body: TransitionIn, service: ServiceDep, user: CurrentUser) -> dict:
     if body.to_state in DISPATCHER_STATES and not role_at_least(user.role, "dispatcher"):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"moving to {body.to_state} needs role dispatcher or above")
-    try:
-        r = service.transition(incident_id, body.to_state, user.username, body.reason)
-    except Refused as e:
-        raise refusal(e) from None
+        raise HttpRefused(status.HTTP_403_FORBIDDEN, "insufficient_role",
+                          f"moving to {body.to_state} needs role dispatcher or above")
+    r = service.transition(incident_id, body.to_state, user.username, body.reason)
     return {"incident_id": r.incident_id, "from": r.from_state, "to": r.to_state, "feedback": r.feedback,
             "devices": r.devices}
 
 
-@router.post("/{incident_id}/notes", status_code=201, **needs("operator"))
+@router.post("/{incident_id}/notes", status_code=201, responses=responses(409), **needs("operator"))
 def add_note(incident_id: int, body: NoteIn, service: ServiceDep, user: CurrentUser) -> dict:
-    try:
-        return service.add_note(incident_id, user.username, body.text)
-    except Refused as e:
-        raise refusal(e) from None
+    return service.add_note(incident_id, user.username, body.text)
 
 
-@router.post("/reports", status_code=201, **needs("operator"))
+@router.post("/reports", status_code=201, responses=responses(409), **needs("operator"))
 def create_report(body: ReportIn, service: ServiceDep, user: CurrentUser) -> dict:
-    try:
-        inc_id = service.report(body.category, body.summary, user.username, reporter=body.reporter,
-                                lat_udeg=body.lat_udeg, lon_udeg=body.lon_udeg, device_id=body.device_id)
-    except Refused as e:
-        raise refusal(e) from None
+    inc_id = service.report(body.category, body.summary, user.username, reporter=body.reporter,
+                            lat_udeg=body.lat_udeg, lon_udeg=body.lon_udeg, device_id=body.device_id,
+                            caller_number=body.caller_number)
     return {"id": inc_id, "type": "report"}
 
 
 @router.get("/{incident_id}/cap", response_class=Response, **needs("viewer"))
 def cap(incident_id: int, db: DbDep, request: Request) -> Response:
-    """CAP 1.2 XML of the incident (fleet_server.domain.cap.incident_to_cap, the CAP issue's)."""
-    detail = incident_detail(db, incident_id, request.app.state.settings.response_promise_s)
-    try:
-        from fleet_server.domain.cap import CapError, incident_to_cap  # written in the CAP issue
-    except ImportError:
-        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, "CAP export is not installed yet") from None
+    """CAP 1.2 XML of the incident (fleet_server.domain.cap.incident_to_cap)."""
+    detail = incident_detail(db, incident_id, request.app.state.settings.incidents.response_promise_s)
     try:
         xml = incident_to_cap(cap_input(detail))
     except CapError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"incident cannot be expressed as CAP: {e}") from None
+        raise HttpRefused(status.HTTP_422_UNPROCESSABLE_CONTENT, "not_expressible_as_cap",
+                          f"incident cannot be expressed as CAP: {e}") from None
     return Response(xml, media_type="application/cap+xml")
 
 

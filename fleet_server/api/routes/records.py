@@ -28,4 +28,4 @@ def stats(request: Request, db: DbDep, since: float | None = None, until: float 
     st = request.app.state
     with db.read() as s:
         rows = incident_repo.stats_rows(s, since, until)
-    return per_agency_day(rows, st.server_settings.stats_utc_offset_h, st.settings.response_promise_s)
+    return per_agency_day(rows, st.settings.incidents.stats_utc_offset_h, st.settings.incidents.response_promise_s)

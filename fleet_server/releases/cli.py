@@ -1,0 +1,79 @@
+"""`siaga firmware ...`: the center's release key and signed firmware releases (docs/ota.md).
+Mounted by fleet_server/cli.py. Defaults come from the server's Settings: keys in
+<data_dir>/release-keys, releases in <data_dir>/releases (where the API lists them)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from fleet_server.releases.manifest import ReleaseError
+
+firmware_app = typer.Typer(help="Signed firmware releases for over-the-air updates.", no_args_is_help=True)
+console = Console()
+
+KEY_DIR = typer.Option(None, "--key-dir", help="release key directory (default <data_dir>/release-keys)")
+
+
+def _data_dir() -> Path:
+    from fleet_server.settings import Settings
+
+    return Settings().data_dir
+
+
+def _fail(e: ReleaseError) -> None:
+    console.print(f"[bold red]✗ {e}[/]")
+    raise typer.Exit(1)
+
+
+@firmware_app.command("keys")
+def create_keys(key_dir: Path = KEY_DIR) -> None:
+    """Create the center's release key pair (private key 0600 in a 0700 directory)."""
+    from fleet_server.releases import keys
+
+    d = key_dir or keys.default_dir(_data_dir())
+    try:
+        pub = keys.create(d)
+    except ReleaseError as e:
+        _fail(e)
+    typer.echo(f"release key created in {d} (the private key never leaves this machine)")
+    typer.echo(f"public key (devices trust this): {pub.hex()}")
+    typer.echo(f"key id: {keys.fingerprint(pub)}")
+
+
+@firmware_app.command("release")
+def build_release(version: str = typer.Option(..., help="MAJOR.MINOR.PATCH, above every earlier release"),
+                  kind: str = typer.Option("button", help="button|tracker"),
+                  board: list[str] = typer.Option(None, "--board", help="target board (repeat; default: every board of the kind)"),
+                  min_version: str = typer.Option("0.0.0", help="the oldest version a device may upgrade from"),
+                  key_dir: Path = KEY_DIR,
+                  out: Path = typer.Option(None, help="releases directory (default <data_dir>/releases)")) -> None:
+    """Build, sign and store a release bundle from firmware/ and protocols/."""
+    from fleet_server.releases import bundle, keys
+    from fleet_server.releases.store import releases_dir
+
+    data = None if key_dir and out else _data_dir()
+    try:
+        path = bundle.build(version, kind, board, min_version, key_dir or keys.default_dir(data),
+                            out or releases_dir(data))
+    except ReleaseError as e:
+        _fail(e)
+    console.print(f"release {version} written to {path}")
+
+
+@firmware_app.command("verify")
+def verify(bundle_dir: Path = typer.Argument(..., help="a release directory (…/releases/<version>)"),
+           key_dir: Path = KEY_DIR) -> None:
+    """Check a bundle the way a device does: signature, manifest, every file's size and SHA-256."""
+    from fleet_server.releases import keys
+    from fleet_server.releases.store import verify_bundle
+
+    try:
+        why = verify_bundle(bundle_dir, keys.load_public(key_dir or keys.default_dir(_data_dir())))
+    except (ReleaseError, OSError) as e:
+        _fail(ReleaseError(str(e)))
+    if why:
+        console.print(f"[bold red]✗ refused: {why}[/]")
+        raise typer.Exit(1)
+    console.print(f"✓ {bundle_dir} verifies")
