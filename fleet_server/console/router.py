@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from fleet_server.api.refusals import HttpRefused
 from fleet_server.console.areas import area_collection
-from fleet_server.console.settings import ConsoleSettings
 from fleet_server.console.vendor import LEAFLET_VERSION, is_vendored
+from fleet_server.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE = STATIC / "index.html"
@@ -21,21 +22,10 @@ PAGE = STATIC / "index.html"
 router = APIRouter(tags=["console"])
 
 
-def _settings(request: Request) -> ConsoleSettings:
-    # The app may carry its own (tests, the demo); otherwise the environment decides.
-    found = getattr(request.app.state, "console_settings", None)
-    return found if isinstance(found, ConsoleSettings) else ConsoleSettings()
-
-
-def _promise_s(request: Request) -> int:
-    server = getattr(request.app.state, "settings", None)
-    return int(getattr(server, "response_promise_s", 300))
-
-
-def _day_offset_h(request: Request) -> int:
-    # "Today" on the statistics page is the server's statistics day (WIB by default), not the browser's.
-    tuning = getattr(request.app.state, "server_settings", None)
-    return int(getattr(tuning, "stats_utc_offset_h", 7))
+def _settings(request: Request) -> Settings:
+    # The app carries its own (create_app, tests, the demo); a bare router reads the environment.
+    found = getattr(request.app.state, "settings", None)
+    return found if isinstance(found, Settings) else Settings()
 
 
 @router.get("/", include_in_schema=False)
@@ -59,18 +49,22 @@ def static(path: str) -> FileResponse:
     target = (STATIC / path).resolve()
     if not target.is_relative_to(STATIC) or not target.is_file() or target.name.startswith("."):
         if path.startswith("vendor/") and not is_vendored(STATIC / "vendor"):
-            raise HTTPException(404, f"{path} is not vendored: run `python -m fleet_server.console.vendor`")
-        raise HTTPException(404, f"no console file {path}")
+            raise HttpRefused(404, "not_vendored", f"{path} is not vendored: run `python -m fleet_server.console.vendor`")
+        raise HttpRefused(404, "not_found", f"no console file {path}")
     media = "text/javascript" if target.suffix == ".js" else None
     return FileResponse(target, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/console/api/config", summary="Console presentation settings (public)")
 def config(request: Request) -> dict:
-    s = _settings(request)
-    return {"promise_s": _promise_s(request), "amber_after_s": s.amber_after_s, "red_after_s": s.red_after_s,
-            "stale_fix_s": s.stale_fix_s, "day_utc_offset_h": _day_offset_h(request), "tile_url": s.tile_url, "tile_attribution": s.tile_attribution,
-            "map_center": list(s.map_center), "map_zoom": s.map_zoom, "sound": s.sound,
+    settings = _settings(request)
+    s = settings.console
+    # "Today" on the statistics page is the server's statistics day (WIB by default), not the browser's.
+    return {"promise_s": settings.incidents.response_promise_s, "amber_after_s": s.amber_after_s,
+            "red_after_s": s.red_after_s, "stale_fix_s": s.stale_fix_s,
+            "day_utc_offset_h": settings.incidents.stats_utc_offset_h, "tile_url": s.tile_url,
+            "tile_attribution": s.tile_attribution,
+            "map_center": list(s.map_center), "map_zoom": s.map_zoom, "sound": s.sound, "language": s.language,
             "leaflet": LEAFLET_VERSION, "leaflet_vendored": is_vendored(STATIC / "vendor")}
 
 

@@ -1,5 +1,7 @@
 // Cues for the dispatcher: a beep synthesised with WebAudio (no sound file to ship), a red flash of
 // the screen border, a toast, and the confirmation dialog every closing action goes through.
+import { t } from "./i18n.js";
+
 let audio = null;
 let soundOn = true;
 
@@ -53,27 +55,39 @@ export function toast(text, isError = false) {
   toastTimer = setTimeout(() => { el.className = ""; }, isError ? 6000 : 3000);
 }
 
+// The answer of the dialog on screen. dialog.close() drops [open] at once but fires "close" later,
+// as a task: a key pressed in between opens the next dialog before the last one's close arrives.
+let pendingDone = null;
+
 // Resolves with the reason text (possibly "") on confirm, or null on cancel.
-export function confirmAction({ title, text, reason = null, okLabel = "Confirm", danger = false }) {
+export function confirmAction({ title, text, reason = null, okLabel = null, danger = false }) {
   const dlg = document.getElementById("confirm-dialog");
+  const input = document.getElementById("confirm-reason");
+  // The earlier dialog is closed but its close event has not come yet: give it its answer now.
+  if (pendingDone) pendingDone(!dlg.open && dlg.returnValue === "ok" ? input.value.trim() : null);
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-text").textContent = text;
   const label = document.getElementById("confirm-reason-label");
-  const input = document.getElementById("confirm-reason");
   label.hidden = reason === null;
   input.value = reason ?? "";
   const ok = document.getElementById("confirm-ok");
-  ok.firstChild.textContent = okLabel + " ";
+  // The button's own text sits in its first child (index.html), before the key hint.
+  ok.firstElementChild.textContent = okLabel ?? t("Confirm");
   ok.className = danger ? "danger" : "primary";
+  const cancel = document.getElementById("confirm-cancel");
   return new Promise((resolve) => {
+    const onCancel = () => dlg.close("cancel");
     const done = (value) => {
       dlg.removeEventListener("close", onClose);
-      document.getElementById("confirm-cancel").onclick = null;
+      if (cancel.onclick === onCancel) cancel.onclick = null;
+      if (pendingDone === done) pendingDone = null;
       resolve(value);
     };
-    const onClose = () => done(dlg.returnValue === "ok" ? input.value.trim() : null);
+    // A close event that arrives while a dialog is open belongs to the one before it.
+    const onClose = () => { if (!dlg.open) done(dlg.returnValue === "ok" ? input.value.trim() : null); };
     dlg.addEventListener("close", onClose);
-    document.getElementById("confirm-cancel").onclick = () => dlg.close("cancel");
+    cancel.onclick = onCancel;
+    pendingDone = done;
     dlg.returnValue = "";
     dlg.showModal();
     (reason === null ? ok : input).focus();

@@ -1,7 +1,9 @@
 // The server's /api/v1 as the console uses it: every endpoint path lives here and nowhere else, so
 // a change in the server's contract is a one-line change. Docs: docs/server.md, docs/dispatch.md.
+import { t } from "./i18n.js";
+
 const TOKEN_KEY = "siaga.console.token";
-export const ROLES = ["viewer", "operator", "dispatcher", "technician", "admin"];
+export const ROLES = ["viewer", "station", "operator", "dispatcher", "technician", "admin"];
 
 export const paths = {
   token: "/api/v1/auth/token",
@@ -62,7 +64,7 @@ export async function login(username, password) {
   const res = await fetch(paths.token, { method: "POST", body });
   if (!res.ok) {
     const why = await reason(res);
-    throw new ApiError(res.status, res.status === 401 || res.status === 400 ? "Wrong user name or password." : why);
+    throw new ApiError(res.status, res.status === 401 || res.status === 400 ? t("Wrong user name or password.") : why);
   }
   const data = await res.json();
   const c = claims(data.access_token);
@@ -79,9 +81,7 @@ export async function login(username, password) {
 async function reason(res) {
   try {
     const d = await res.json();
-    if (typeof d.detail === "string") return d.detail;
-    if (d.detail && typeof d.detail.reason === "string") return d.detail.reason;
-    if (Array.isArray(d.detail)) return d.detail.map((x) => x.msg || JSON.stringify(x)).join("; ");
+    if (typeof d.reason === "string") return d.reason;
     return JSON.stringify(d).slice(0, 200);
   } catch { return `${res.status} ${res.statusText}`; }
 }
@@ -91,7 +91,7 @@ export async function request(method, path, body) {
   if (session) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401 && session) { setSession(null); throw new ApiError(401, "Session expired: log in again."); }
+  if (res.status === 401 && session) { setSession(null); throw new ApiError(401, t("Session expired: log in again.")); }
   if (!res.ok) throw new ApiError(res.status, await reason(res));
   if (res.status === 204) return null;
   return res.json();
@@ -102,6 +102,7 @@ export const get = (path, query) => {
   return request("GET", path + q);
 };
 export const post = (path, body) => request("POST", path, body ?? {});
+export const patch = (path, body) => request("PATCH", path, body ?? {});
 
 // Lists may come bare or wrapped ({items: [...]}); the console accepts both.
 export function items(data, ...keys) {

@@ -1,7 +1,9 @@
 // The console's start: login, pages by URL hash (#/queue, #/queue/<id>, #/units, #/devices, #/stats),
 // the live feed, keyboard shortcuts.
+import "./csp.js";
 import * as api from "./api.js";
 import * as store from "./store.js";
+import * as model from "./model.js";
 import { Feed } from "./feed.js";
 import { initMap, invalidate, select as mapSelect } from "./map.js";
 import { initQueue, visibleIds, setSelected } from "./queue.js";
@@ -10,8 +12,12 @@ import { initBoards, renderUnits, renderDevices } from "./boards.js";
 import { renderStats } from "./stats.js";
 import { initKeys } from "./keys.js";
 import { beep, flash, toast, setSound, soundEnabled, unlockAudio } from "./alert.js";
+import * as center from "./center.js";
+import * as calltaking from "./calltaking.js";
+import * as station from "./station.js";
+import { t, N_, useLanguage, currentLanguage, LANGUAGES } from "./i18n.js";
 
-const PAGES = ["login", "queue", "units", "devices", "stats"];
+const PAGES = ["login", "queue", "units", "devices", "stats", ...center.PAGES, ...station.PAGES];
 let feed = null;
 let started = false;
 
@@ -23,11 +29,17 @@ function showPage(name) {
   if (name === "units") renderUnits();
   if (name === "devices") renderDevices();
   if (name === "stats") renderStats();
+  if (name === "desk") center.renderDesk();
+  if (name === "monthly") center.renderMonthly();
+  if (name === "station") station.renderStation();
+  if (name === "accountability") station.renderReport();
 }
 
 function route() {
   if (!api.currentSession()) { showPage("login"); return; }
-  const [, page = "queue", arg] = location.hash.replace(/^#/, "").split("/");
+  // A station's user starts on the station view (the forwards to their station).
+  const home = api.currentSession().role === "station" ? "station" : "queue";
+  const [, page = home, arg] = location.hash.replace(/^#/, "").split("/");
   if (!started) return;
   if (!PAGES.includes(page) || page === "login") { location.hash = "#/queue"; return; }
   showPage(page);
@@ -53,44 +65,59 @@ function step(delta) {
 
 function setFeedState(s, delayMs) {
   if (s === "refused") {  // the server no longer accepts this token (expired, user disabled)
-    toast("The live feed refused your session: log in again.", true);
+    toast(t("The live feed refused your session: log in again."), true);
     api.logout();
     return;
   }
   const el = document.getElementById("feed-state");
   el.dataset.state = s;
-  el.textContent = s === "live" ? "live" : s === "reconnecting" ? `reconnecting${delayMs ? ` in ${Math.ceil(delayMs / 1000)} s` : "…"}` : s;
+  el.textContent = s === "reconnecting" ? (delayMs ? t("reconnecting in {s} s", { s: Math.ceil(delayMs / 1000) }) : t("reconnecting…"))
+    : t(FEED_STATES[s] || s);
 }
+
+const ROLE_NAMES = { viewer: N_("viewer"), operator: N_("operator"), dispatcher: N_("dispatcher"),
+  technician: N_("technician"), admin: N_("admin") };
+const OTA_STATES = { completed: N_("completed"), halted: N_("halted"), running: N_("running") };
+const FEED_STATES = { live: N_("live"), connecting: N_("connecting…"), stopped: N_("stopped") };
 
 async function start() {
   const s = api.currentSession();
+  await useLanguage(await userLanguage());
+  fillLanguageSwitch();
   document.body.classList.add("authed");
   document.body.dataset.role = s.role;
   document.getElementById("topbar").hidden = false;
-  document.getElementById("whoami").textContent = `${s.user} · ${s.role}`;
+  document.getElementById("whoami").textContent = `${s.user} · ${t(ROLE_NAMES[s.role] || s.role)}`;
   if (!started) {
     await store.loadStatic();
     setSound(store.state.config.sound !== false);
     initQueue({ select: selectIncident });
     showPage("queue");  // Leaflet needs a visible, sized container to fit the city
-    initMap(document.getElementById("map"), { select: selectIncident });
+    const leaflet = initMap(document.getElementById("map"), { select: selectIncident });
+    calltaking.initCallTaking({ map: leaflet, select: selectIncident });
     incidentView.initIncidentView();
+    station.initStation();
     initBoards();
-    store.on("sos", (inc) => { flash(); beep(); toast(`New SOS #${inc.id}: ${inc.category} at ${inc.site || inc.deviceId || "unknown site"}`); });
+    store.on("reports", () => { if (document.body.dataset.page === "desk") center.refreshDesk(); });
+    // A firmware campaign halted by its health gate (or completed): technicians act on it.
+    store.on("ota", (ev) => toast(ev.state === "halted" ? t("Firmware {version} rollout halted: {why}", { version: ev.version, why: ev.why })
+      : t("Firmware {version} rollout {state}", { version: ev.version, state: t(OTA_STATES[ev.state] || ev.state) }), ev.state === "halted"));
+    store.on("sos", (inc) => { flash(); beep(); toast(t("New SOS #{id}: {category} at {place}", { id: inc.id, category: t(model.label(inc.category)), place: inc.site || inc.deviceId || t("unknown site") })); });
     started = true;
   }
   route();
-  try { await store.loadAll(); } catch (e) { toast(`Could not load: ${e.message}`, true); }
+  try { await store.loadAll(); } catch (e) { toast(t("Could not load: {why}", { why: e.message }), true); }
   feed = new Feed({
     url: api.feedUrl, onEvent: store.handleEvent, onState: setFeedState,
     // After a reconnect, whatever happened while the link was down is fetched again.
-    onOpen: (n) => { if (n > 1) store.loadAll().catch((e) => toast(`Resync failed: ${e.message}`, true)); },
+    onOpen: (n) => { if (n > 1) store.loadAll().catch((e) => toast(t("Resync failed: {why}", { why: e.message }), true)); },
   });
   feed.start();
   window.siagaFeed = feed;  // the browser tests read its connect count
 }
 
 function stop() {
+  calltaking.close();
   if (feed) feed.stop();
   feed = null;
   document.body.classList.remove("authed");
@@ -129,10 +156,36 @@ initKeys({
   f: () => incidentView.transition("false_alarm"),
   p: () => incidentView.transition("prank"),
   x: () => incidentView.transition("duplicate"),
-  m: () => { setSound(!soundEnabled()); toast(`Sound ${soundEnabled() ? "on" : "off"}`); },
+  m: () => { setSound(!soundEnabled()); toast(soundEnabled() ? t("Sound on") : t("Sound off")); },
   "1": () => { location.hash = "#/queue"; }, "2": () => { location.hash = "#/units"; },
   "3": () => { location.hash = "#/devices"; }, "4": () => { location.hash = "#/stats"; },
+  "5": () => { location.hash = "#/desk"; }, "6": () => { location.hash = "#/monthly"; },
+  "7": () => { location.hash = "#/station"; }, "8": () => { location.hash = "#/accountability"; },
+  c: () => center.focusReclassify(),
+  t: () => calltaking.open(),
   "?": () => document.getElementById("help-dialog").showModal(),
 });
 
-if (api.currentSession()) start().catch((e) => toast(e.message, true)); else showPage("login");
+// The login page speaks the center's language; after login, the user's own (GET /auth/me).
+async function centerLanguage() {
+  try { return (await api.get(api.paths.config)).language || "en"; } catch (e) { return "en"; }
+}
+
+async function userLanguage() {
+  try { return (await api.get(api.paths.me)).language || currentLanguage(); } catch (e) { return currentLanguage(); }
+}
+
+function fillLanguageSwitch() {
+  const sel = document.getElementById("lang-switch");
+  sel.innerHTML = Object.entries(LANGUAGES).map(([code, name]) => `<option value="${code}" lang="${code}">${name}</option>`).join("");
+  sel.value = currentLanguage();
+  // Stored with the user: the next login, on any desk, speaks it too. Every view is drawn again.
+  sel.onchange = async () => {
+    try { await api.patch(api.paths.me, { language: sel.value }); location.reload(); }
+    catch (e) { toast(t("Refused: {why}", { why: e.message }), true); sel.value = currentLanguage(); }
+  };
+}
+
+centerLanguage().then(useLanguage).catch((e) => console.warn("language", e)).finally(() => {
+  if (api.currentSession()) start().catch((e) => toast(e.message, true)); else showPage("login");
+});

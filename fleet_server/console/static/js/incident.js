@@ -4,6 +4,12 @@ import * as api from "./api.js";
 import * as model from "./model.js";
 import { state, on, fetchIncident } from "./store.js";
 import { confirmAction, toast } from "./alert.js";
+import { renderIncidentExtras } from "./center.js";
+import { renderRunCard } from "./sop.js";
+import { renderForwards } from "./station.js";
+import { t, N_, currentLanguage } from "./i18n.js";
+
+const esc = model.escape;
 
 const pane = () => document.getElementById("incident-pane");
 let current = null;       // the incident on screen
@@ -23,7 +29,7 @@ export const currentId = () => (current ? current.id : null);
 
 export async function show(id) {
   const seq = ++loadSeq;
-  if (id === null || id === undefined) { current = null; pane().innerHTML = `<p class="muted pad">Select an incident (<kbd>J</kbd>/<kbd>K</kbd>).</p>`; return; }
+  if (id === null || id === undefined) { current = null; pane().innerHTML = `<p class="muted pad">${esc(t("Select an incident"))} (<kbd>J</kbd>/<kbd>K</kbd>).</p>`; return; }
   try {
     const inc = await fetchIncident(id);
     const [audit, recos, orders] = await Promise.all([loadAudit(inc), loadRecommendations(inc), loadAssignments(inc)]);
@@ -31,7 +37,7 @@ export async function show(id) {
     current = inc; current.audit = audit; recommendations = recos; assignments = orders;
     render();
   } catch (e) {
-    if (seq === loadSeq) pane().innerHTML = `<p class="error pad">Incident #${model.escape(id)} could not be loaded: ${model.escape(e.message)}</p>`;
+    if (seq === loadSeq) pane().innerHTML = `<p class="error pad">${esc(t("Incident #{id} could not be loaded: {why}", { id, why: e.message }))}</p>`;
   }
 }
 
@@ -61,40 +67,62 @@ function render() {
     <div class="inc-head" data-incident-view="${inc.id}">
       <h2>#${inc.id} ${model.escape(model.label(inc.category))} <span class="tag">P${inc.priority}</span>
         <span class="tag" id="inc-state">${model.escape(model.label(inc.state))}</span></h2>
-      <div><span class="agency" style="background:${model.agencyColour(inc.agency)}"></span>${model.escape(model.agencyName(inc.agency))}
-        — ${model.escape(inc.stationName || "no station area")}</div>
-      ${inc.prankSuspect ? `<div class="tag warn">device flagged for pranks — alarm still counts</div>` : ""}
+      <div><span class="agency" data-style="background:${model.agencyColour(inc.agency)}"></span>${model.escape(model.agencyName(inc.agency))}
+        — ${esc(inc.stationName || t("no station area"))}</div>
+      ${inc.prankSuspect ? `<div class="tag warn">${esc(t("device flagged for pranks — alarm still counts"))}</div>` : ""}
     </div>
-    <div class="inc-section"><h3>Clocks (promise ${model.duration(state.config.promise_s)})</h3><div class="clocks" id="inc-clocks"></div></div>
-    ${open ? `<div class="inc-section"><h3>Actions</h3><div class="actions" id="inc-actions">${actions(inc)}</div></div>` : ""}
-    ${assignments.length ? `<div class="inc-section"><h3>Units ordered</h3><table class="list" id="inc-assignments">${assignments.map((a) =>
+    <div id="inc-breach" class="breach-banner" role="alert" hidden></div>
+    <div class="inc-section"><h3>${esc(t("Clocks (promise {promise})", { promise: model.duration(state.config.promise_s) }))}</h3><div class="clocks" id="inc-clocks"></div></div>
+    ${open ? `<div class="inc-section"><h3>${esc(t("Actions"))}</h3><div class="actions" id="inc-actions">${actions(inc)}</div></div>` : ""}
+    <div id="inc-center"></div>
+    <div id="inc-sop"></div>
+    <div id="inc-forward"></div>
+    ${assignments.length ? `<div class="inc-section"><h3>${esc(t("Units ordered"))}</h3><table class="list" id="inc-assignments">${assignments.map((a) =>
       `<tr data-order="${model.escape(a.id)}"><td><b>${model.escape(state.units.get(a.unit)?.callsign || a.unit)}</b></td><td class="status-${model.escape(a.state)}">${model.escape(model.label(a.state))}</td>
-       <td>${model.clockTime(a.ordered_at)} by ${model.escape(a.by)}</td><td class="muted">${model.escape(a.why || "")}</td></tr>`).join("")}</table></div>` : ""}
-    ${open && api.can("dispatcher") ? `<div class="inc-section"><h3>Recommended units</h3><div id="inc-recos"></div></div>` : ""}
-    <div class="inc-section"><h3>Location and device</h3><dl class="kv">
-      <dt>Location</dt><dd>${inc.lat !== null ? `${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}` : "unknown"}</dd>
-      <dt>Confidence</dt><dd>${model.escape(inc.locSource)}${inc.locAcc !== null ? ` ±${inc.locAcc} m` : ""}${inc.locAge !== null ? `, fix ${model.duration(inc.locAge)} old` : ""}</dd>
-      <dt>Site</dt><dd>${model.escape(inc.site || "—")}</dd>
-      <dt>Device</dt><dd>${model.escape(inc.deviceId || "—")}${dev ? ` (${model.escape(model.deviceHealth(dev))})` : ""}</dd>
-      <dt>Pranks</dt><dd id="inc-prank-count">${dev ? dev.prankCount : "—"}${dev?.prankFlagged ? " — flagged" : ""}</dd>
-      <dt>Presses</dt><dd>${inc.presses} in ${inc.alarmCount} alarm(s)</dd>
-      ${inc.closureReason ? `<dt>Closed</dt><dd>${model.escape(inc.closureReason)}</dd>` : ""}
+       <td>${esc(t("{time} by {by}", { time: model.clockTime(a.ordered_at), by: a.by }))}</td><td class="muted">${model.escape(a.why || "")}</td></tr>`).join("")}</table></div>` : ""}
+    ${open && api.can("dispatcher") ? `<div class="inc-section"><h3>${esc(primaryAction(inc.state) === "resolved" ? t("Send another unit") : t("Recommended units"))}</h3><div id="inc-recos"></div></div>` : ""}
+    <div class="inc-section"><h3>${esc(t("Location and device"))}</h3><dl class="kv">
+      <dt>${esc(t("Location"))}</dt><dd>${inc.lat !== null ? `${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}` : esc(t("unknown"))}</dd>
+      <dt>${esc(t("Confidence"))}</dt><dd>${esc(model.label(inc.locSource))}${inc.locAcc !== null ? ` ±${inc.locAcc} m` : ""}${inc.locAge !== null ? `, ${esc(t("fix {age} old", { age: model.duration(inc.locAge) }))}` : ""}</dd>
+      <dt>${esc(t("Site"))}</dt><dd>${model.escape(inc.site || "—")}</dd>
+      ${inc.summary ? `<dt>${esc(t("Summary"))}</dt><dd>${model.escape(inc.summary)}</dd>` : ""}
+      <dt>${esc(t("Device"))}</dt><dd>${esc(inc.deviceId || "—")}${dev ? ` (${esc(model.label(model.deviceHealth(dev)))})` : ""}</dd>
+      <dt>${esc(t("Pranks"))}</dt><dd id="inc-prank-count">${dev ? dev.prankCount : "—"}${dev?.prankFlagged ? ` — ${esc(t("flagged"))}` : ""}</dd>
+      <dt>${esc(t("Presses"))}</dt><dd>${esc(inc.alarmCount === 1 ? t("{n} in 1 alarm", { n: inc.presses }) : t("{n} in {alarms} alarms", { n: inc.presses, alarms: inc.alarmCount }))}</dd>
+      ${inc.closureReason ? `<dt>${esc(t("Closed"))}</dt><dd>${esc(inc.closureReason)}</dd>` : ""}
     </dl></div>
-    <div class="inc-section"><h3>Timeline</h3><ol class="timeline">${timeline(inc)}</ol>
-      ${open && api.can("operator") ? `<form class="note-form" id="note-form"><input id="note-text" maxlength="2000" placeholder="Note (N)" aria-label="note"><button>Add note</button></form>` : ""}
+    <div class="inc-section"><h3>${esc(t("Timeline"))}</h3><ol class="timeline">${timeline(inc)}</ol>
+      ${open && api.can("operator") ? `<form class="note-form" id="note-form"><input id="note-text" maxlength="2000" placeholder="${esc(t("Note (N)"))}" aria-label="${esc(t("note"))}"><button>${esc(t("Add note"))}</button></form>` : ""}
     </div>`;
   renderClocks();
   renderRecommendations();
+  renderIncidentExtras(document.getElementById("inc-center"), inc, () => show(inc.id));
+  renderRunCard(document.getElementById("inc-sop"), inc, () => show(inc.id));
+  renderForwards(document.getElementById("inc-forward"), inc, () => show(inc.id));
+}
+
+// The one primary action follows the incident's state: acknowledge a new one, assign a unit to an
+// acknowledged one (the top recommendation, see renderRecommendations), resolve once units are out —
+// greyed until one is on scene, since the server resolves only from there.
+export function primaryAction(state) {
+  if (state === "new") return "acknowledge";
+  if (state === "acknowledged") return "assign";
+  if (["dispatched", "enroute", "onscene"].includes(state)) return "resolved";
+  return null;
 }
 
 function actions(inc) {
   const b = [];
-  if (api.can("operator") && inc.state === "new") b.push(`<button class="primary" data-act="acknowledge">Acknowledge <kbd>A</kbd></button>`);
-  if (api.can("operator") && inc.state === "onscene") b.push(`<button class="primary" data-act="resolved">Resolve <kbd>R</kbd></button>`);
+  const primary = primaryAction(inc.state);
+  if (api.can("operator") && primary === "acknowledge") b.push(`<button class="primary" data-act="acknowledge">${esc(t("Acknowledge"))} <kbd>A</kbd></button>`);
+  if (api.can("operator") && primary === "resolved") {
+    const ready = inc.state === "onscene";
+    b.push(`<button class="primary" data-act="resolved"${ready ? "" : ` disabled title="${esc(t("Resolve once a unit is on scene"))}"`}>${esc(t("Resolve"))} <kbd>R</kbd></button>`);
+  }
   if (api.can("operator")) {
-    b.push(`<button data-act="false_alarm">False alarm <kbd>F</kbd></button>`);
-    b.push(`<button data-act="prank" class="danger">Prank <kbd>P</kbd></button>`);
-    b.push(`<button data-act="duplicate">Duplicate <kbd>X</kbd></button>`);
+    b.push(`<button data-act="false_alarm">${esc(t("False alarm"))} <kbd>F</kbd></button>`);
+    b.push(`<button data-act="prank" class="danger">${esc(t("Prank"))} <kbd>P</kbd></button>`);
+    b.push(`<button data-act="duplicate">${esc(t("Duplicate"))} <kbd>X</kbd></button>`);
   }
   return b.join("");
 }
@@ -102,22 +130,28 @@ function actions(inc) {
 function renderClocks() {
   const el = document.getElementById("inc-clocks");
   if (!el || !current) return;
-  const inc = current, t = model.now();
-  const span = (a, b) => (a ? (b || t) - a : null);
+  const inc = current, now = model.now();
+  const span = (a, b) => (a ? (b || now) - a : null);
   const cell = (name, from, to) => {
     const s = span(from, to);
     const u = to ? "" : model.urgency(s ?? 0, state.config);
-    return `<div>${name}<b class="clock ${u}">${from ? model.duration(s) : "—"}</b>${to ? model.clockTime(to) : (from ? "running" : "")}</div>`;
+    return `<div>${esc(t(name))}<b class="clock ${u}">${from ? model.duration(s) : "—"}</b>${to ? model.clockTime(to) : (from ? esc(t("running")) : "")}</div>`;
   };
-  el.innerHTML = cell("to ack", inc.receivedAt, inc.acknowledgedAt) + cell("to dispatch", inc.receivedAt, inc.dispatchedAt) +
-    cell("to scene", inc.receivedAt, inc.onsceneAt) + `<div>received<b>${model.clockTime(inc.receivedAt)}</b>pressed ${model.clockTime(inc.pressedAt)}</div>`;
+  const banner = document.getElementById("inc-breach");
+  const breached = model.breachedNow(inc, now, state.config);
+  banner.hidden = !breached;
+  if (breached) banner.textContent = t("Promise breached: waiting {wait}, promised {promise}, no unit on scene",
+    { wait: model.duration(model.waiting(inc, now)), promise: model.duration(state.config.promise_s) });
+  el.innerHTML = cell(N_("to ack"), inc.receivedAt, inc.acknowledgedAt) + cell(N_("to dispatch"), inc.receivedAt, inc.dispatchedAt) +
+    cell(N_("to scene"), inc.receivedAt, inc.onsceneAt) +
+    `<div>${esc(t("received"))}<b>${model.clockTime(inc.receivedAt)}</b>${esc(t("pressed {time}", { time: model.clockTime(inc.pressedAt) }))}</div>`;
 }
 
 function renderRecommendations() {
   const el = document.getElementById("inc-recos");
   if (!el || !current) return;
   if (!recommendations.length) {
-    el.innerHTML = `<p class="muted">${state.unitsAvailable ? "No available unit of this agency with a fresh fix." : "Units are not tracked on this server."}</p>`;
+    el.innerHTML = `<p class="muted">${esc(state.unitsAvailable ? t("No available unit of this agency with a fresh fix.") : t("Units are not tracked on this server."))}</p>`;
     return;
   }
   el.innerHTML = recommendations.map((r, i) => {
@@ -127,29 +161,71 @@ function renderRecommendations() {
     const name = r.callsign ?? r.unit?.callsign ?? u?.callsign ?? id;
     const eta = r.eta_s ?? r.eta ?? null;
     const dist = r.distance_m ?? r.distance ?? null;
-    const why = Array.isArray(r.reasons) ? r.reasons.join("; ") : (r.reason || r.why || "");
+    const why = currentLanguage() === "en" || r.fix_age_s === undefined
+      ? (Array.isArray(r.reasons) ? r.reasons.join("; ") : (r.reason || r.why || "")) : reasons(r);
     return `<div class="reco" data-unit="${model.escape(id)}">
-      <span><b>${model.escape(name)}</b> ETA ${model.duration(eta)}${dist !== null ? ` · ${(dist / 1000).toFixed(1)} km` : ""}</span>
-      <button class="${i === 0 ? "primary" : ""}" data-act="assign" data-unit="${model.escape(id)}">Assign${i === 0 ? " <kbd>D</kbd>" : ""}</button>
+      <span><b>${model.escape(name)}</b> ${esc(t("ETA {eta}", { eta: model.duration(eta) }))}${dist !== null ? ` · ${(dist / 1000).toFixed(1)} km` : ""}</span>
+      <button class="${i === 0 && primaryAction(current.state) === "assign" ? "primary" : ""}" data-act="assign" data-unit="${model.escape(id)}">${esc(t("Assign"))}${i === 0 ? " <kbd>D</kbd>" : ""}</button>
       <span class="why">${model.escape(why)}</span></div>`;
   }).join("");
+}
+
+// The server's reasons for a pick, said from its data in the user's language (the English
+// sentences come from fleet_server/domain/recommend.py).
+function reasons(r) {
+  const out = [t("{km} km straight line, ETA {min} min at the {type} speed profile", { km: (r.distance_m / 1000).toFixed(2),
+    min: (r.eta_s / 60).toFixed(1), type: model.label(r.type) }),
+  t("available, fix {age} s old", { age: Math.round(r.fix_age_s) }) + (r.accuracy_m !== null && r.accuracy_m !== undefined
+    ? `, ±${r.accuracy_m} m` : `, ${t("accuracy not reported")}`)];
+  if (r.preferred_by_card) out.push(t("a {type}: a unit type the run card proposes", { type: model.label(r.type) }));
+  return out.join("; ");
+}
+
+// What the server itself writes into an audit entry's detail (fleet_server/domain/service.py),
+// said in the user's language; a person's words (a reason, a note) stay as they were written.
+const WHO = { supervisor: N_("to the supervisor"), "center head": N_("to the center head") };
+const SYSTEM_DETAILS = [
+  [/^(\w+) -> (\w+), station (\S+), via (\w+)$/, (m) => t("{category} → {agency}, station {station}, via {via}",
+    { category: model.label(m[1]), agency: model.agencyName(m[2]), station: m[3], via: m[4] })],
+  [/^to the (supervisor|center head) \((\w+)\): unacknowledged for (\d+) s(?:; already at the top priority (\d+))?$/,
+    (m) => t("{who} ({role}): unacknowledged for {s} s", { who: t(WHO[m[1]]), role: model.label(m[2]), s: m[3] }) +
+      (m[4] ? "; " + t("already at the top priority {p}", { p: m[4] }) : "")],
+  [/^no unit on scene (\d+) s after the report \(promise (\d+) s\)$/,
+    (m) => t("no unit on scene {s} s after the report (promise {promise} s)", { s: m[1], promise: m[2] })],
+];
+// Who wrote an audit entry: a user's name, "system", or "device:<id>".
+function actorName(actor) {
+  if (currentLanguage() === "en" || !actor) return actor;
+  if (actor === "system") return model.label("system");
+  return actor.startsWith("device:") ? `${model.label("device")} ${actor.slice(7)}` : actor;
+}
+
+function systemDetail(detail) {
+  if (currentLanguage() === "en") return detail;
+  for (const [pattern, say] of SYSTEM_DETAILS) {
+    const m = pattern.exec(detail);
+    if (m) return say(m);
+  }
+  return detail;
 }
 
 function timeline(inc) {
   const rows = [];
   for (const a of inc.alarms) {
     const loc = a.location || {};
-    rows.push([a.received_at ?? a.pressed_at, `alarm from ${model.escape(a.device_id ?? "")} — ${model.escape(a.trigger ?? "")}, ${a.presses ?? 1}× via ${model.escape(a.via ?? "mqtt")}` +
-      `${loc.source ? `, location ${model.escape(loc.source)}${loc.acc_m != null ? " ±" + loc.acc_m + " m" : ""}` : ""}${a.prank_flagged ? " (prank-flagged device)" : ""}`]);
+    rows.push([a.received_at ?? a.pressed_at, esc(t("alarm from {device} — {trigger}, {n}× via {via}", { device: a.device_id ?? "",
+      trigger: model.label(a.trigger ?? ""), n: a.presses ?? 1, via: a.via ?? "mqtt" })) +
+      `${loc.source ? `, ${esc(t("location {source}", { source: model.label(loc.source) }))}${loc.acc_m != null ? " ±" + loc.acc_m + " m" : ""}` : ""}` +
+      `${a.prank_flagged ? ` (${esc(t("prank-flagged device"))})` : ""}`]);
   }
   for (const e of inc.audit || []) {
     const from = e.from ?? e.from_value, to = e.to ?? e.to_value;
     const change = from || to ? ` ${model.escape(model.label(from || ""))} → ${model.escape(model.label(to || ""))}` : "";
-    rows.push([e.at, `<b>${model.escape(e.actor)}</b> ${model.escape(model.label(e.action))}${change}${e.detail ? ` — ${model.escape(e.detail)}` : ""}`]);
+    rows.push([e.at, `<b>${model.escape(actorName(e.actor))}</b> ${model.escape(model.label(e.action))}${change}${e.detail ? ` — ${model.escape(systemDetail(e.detail))}` : ""}`]);
   }
-  for (const n of inc.notes) rows.push([n.created_at ?? n.at, `note by <b>${model.escape(n.author)}</b>: ${model.escape(n.text)}`]);
+  for (const n of inc.notes) rows.push([n.created_at ?? n.at, `${esc(t("note by {author}")).replace("{author}", `<b>${esc(n.author)}</b>`)}: ${esc(n.text)}`]);
   rows.sort((a, b) => (a[0] || 0) - (b[0] || 0));
-  return rows.map(([at, html]) => `<li><time>${model.clockTime(at)}</time><span>${html}</span></li>`).join("") || `<li class="muted">nothing yet</li>`;
+  return rows.map(([at, html]) => `<li><time>${model.clockTime(at)}</time><span>${html}</span></li>`).join("") || `<li class="muted">${esc(t("nothing yet"))}</li>`;
 }
 
 async function onClick(e) {
@@ -165,25 +241,26 @@ async function onSubmit(e) {
   const input = document.getElementById("note-text");
   const text = input.value.trim();
   if (!text) return;
-  await act(() => api.post(api.paths.notes(current.id), { text }), "Note added");
+  await act(() => api.post(api.paths.notes(current.id), { text }), t("Note added"));
   input.value = "";
 }
 
-const CLOSING = { false_alarm: "false alarm", prank: "prank", duplicate: "duplicate", resolved: "resolved", cancelled: "cancelled" };
+const CLOSING = { false_alarm: N_("false alarm"), prank: N_("prank"), duplicate: N_("duplicate"), resolved: N_("resolved"), cancelled: N_("cancelled") };
 
 export async function transition(to) {
   if (!current || !api.can("operator") || !model.OPEN_STATES.includes(current.state)) return;
-  if (to === "resolved" && current.state !== "onscene") { toast("Resolve once a unit is on scene.", true); return; }
+  if (to === "resolved" && current.state !== "onscene") { toast(t("Resolve once a unit is on scene."), true); return; }
   const id = current.id;
   let reason = null;
   if (CLOSING[to]) {
-    const prank = to === "prank" ? ` This counts against device ${current.deviceId || "?"}.` : "";
-    reason = await confirmAction({ title: `Close #${id} as ${CLOSING[to]}?`, text: `The incident leaves the queue and the button shows "closed".${prank}`,
-      reason: to === "resolved" ? "Handled on scene" : `Closed as ${CLOSING[to]} by the operator`, okLabel: `Close as ${CLOSING[to]}`, danger: to !== "resolved" });
+    const as = t(CLOSING[to]);
+    const prank = to === "prank" ? " " + t("This counts against device {device}.", { device: current.deviceId || "?" }) : "";
+    reason = await confirmAction({ title: t("Close #{id} as {as}?", { id, as }), text: t("The incident leaves the queue and the button shows \"closed\".") + prank,
+      reason: to === "resolved" ? t("Handled on scene") : t("Closed as {as} by the operator", { as }), okLabel: t("Close as {as}", { as }), danger: to !== "resolved" });
     if (reason === null) return;
-    if (!reason) { toast("A closing needs a reason.", true); return; }
+    if (!reason) { toast(t("A closing needs a reason."), true); return; }
   }
-  await act(() => api.post(api.paths.transition(id), { to_state: to, reason }), `#${id} ${CLOSING[to] ? "closed as " + CLOSING[to] : model.label(to)}`);
+  await act(() => api.post(api.paths.transition(id), { to_state: to, reason }), CLOSING[to] ? t("#{id} closed as {as}", { id, as: t(CLOSING[to]) }) : `#${id} ${model.label(to)}`);
 }
 
 export async function assign(unitId) {
@@ -191,13 +268,13 @@ export async function assign(unitId) {
   const id = current.id;
   if (unitId === undefined) {
     const top = recommendations.find((r) => !r.error);
-    if (!top) { toast("No unit to recommend.", true); return; }
+    if (!top) { toast(t("No unit to recommend."), true); return; }
     unitId = typeof top.unit === "string" ? top.unit : (top.unit_id ?? top.id ?? top.unit?.id);
   }
   const u = state.units.get(unitId);
-  const ok = await confirmAction({ title: `Dispatch ${u?.callsign || unitId} to #${id}?`, text: "The order goes to the unit's tracker now.", okLabel: "Dispatch" });
+  const ok = await confirmAction({ title: t("Dispatch {unit} to #{id}?", { unit: u?.callsign || unitId, id }), text: t("The order goes to the unit's tracker now."), okLabel: t("Dispatch") });
   if (ok === null) return;
-  await act(() => api.post(api.paths.assignments, { incident: id, unit: unitId }), `${u?.callsign || unitId} dispatched to #${id}`);
+  await act(() => api.post(api.paths.assignments, { incident: id, unit: unitId }), t("{unit} dispatched to #{id}", { unit: u?.callsign || unitId, id }));
 }
 
 async function act(fn, done) {
@@ -208,7 +285,7 @@ async function act(fn, done) {
     toast(done);
     await show(current.id);
   } catch (e) {
-    toast(`Refused: ${e.message}`, true);
+    toast(t("Refused: {why}", { why: e.message }), true);
     buttons.forEach((b) => { b.disabled = false; });
   }
 }

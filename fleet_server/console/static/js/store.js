@@ -48,16 +48,20 @@ export async function loadDevices() {
 
 export async function loadUnits() {
   try {
-    const [data, orders] = await Promise.all([api.get(api.paths.units), api.get(api.paths.assignments, { open_only: true })]);
+    // Open orders (ordered, accepted) come in one request; an order whose unit reached the scene is
+    // no longer "open" for dispatch, so those come per incident the console knows is on scene.
+    const onScene = [...state.incidents.values()].filter((i) => i.state === "onscene").map((i) => i.id);
+    const [data, ...orders] = await Promise.all([api.get(api.paths.units), api.get(api.paths.assignments, { open_only: true }),
+      ...onScene.map((id) => api.get(api.paths.assignments, { incident: id }))]);
     state.units = new Map(api.items(data, "units").map((r) => { const u = model.unit(r); return [u.id, u]; }));
-    // Which incident each unit is ordered to: the board shows it beside the unit.
-    for (const a of api.items(orders, "assignments")) {
+    // Which incident each unit works on: the board shows it beside the unit.
+    for (const a of orders.flatMap((o) => api.items(o, "assignments"))) {
       const u = state.units.get(a.unit);
-      if (u) { u.incidentId = a.incident; u.orderState = a.state; }
+      if (u && model.ORDER_ACTIVE.includes(a.state) && state.incidents.has(a.incident)) { u.incidentId = a.incident; u.orderState = a.state; }
     }
     state.unitsAvailable = true;
   } catch (e) {
-    // The units API belongs to the trackers issue; the console works without it.
+    // A server without unit tracking: the console works without it.
     if (e.status !== 404 && e.status !== 503) throw e;
     state.unitsAvailable = false;
   }
@@ -65,7 +69,8 @@ export async function loadUnits() {
 }
 
 export async function loadAll() {
-  const results = await Promise.allSettled([loadIncidents(), loadDevices(), loadUnits()]);
+  // Units after incidents: which unit is on scene where is read from the open incidents.
+  const results = await Promise.allSettled([loadIncidents().finally(loadUnits), loadDevices()]);
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) throw failed[0].reason;
 }
@@ -78,11 +83,15 @@ export async function fetchIncident(id) {
 
 function upsertIncident(inc, fromFeed) {
   const known = state.incidents.get(inc.id);
+  // Non-emergency reports are worked on their own desk (center.js): on the map, never in the queue.
+  if (inc.type === "report") emit("reports", { id: inc.id });
   if (model.OPEN_STATES.includes(inc.state)) state.incidents.set(inc.id, inc);
   else state.incidents.delete(inc.id);
   emit("incidents", { id: inc.id, incident: inc });
+  // A unit reached the scene: its order left the open ones, so the units are read again.
+  if (inc.state === "onscene" && known?.state !== "onscene") throttle("units", loadUnits, 300);
   // A new SOS is one we never saw before, still new, raised by a person (priority 1-2).
-  if (fromFeed && !known && inc.state === "new") emit("sos", inc);
+  if (fromFeed && !known && inc.state === "new" && inc.type !== "report") emit("sos", inc);
 }
 
 // Feed events (docs/console.md): the core's {type: "incident"|"device", event, incident|device...},
@@ -143,11 +152,14 @@ export function handleEvent(ev) {
     emit("units", { id: ev.unit });
   } else if (kind.startsWith("unit")) {
     throttle("units", loadUnits);
+  } else if (kind === "ota.alert" || kind === "ota.campaign") {
+    emit("ota", ev);
   }
 }
 
 export function sortedQueue(filter) {
   return [...state.incidents.values()]
+    .filter((i) => i.type !== "report")  // the emergency queue: non-emergencies are on the desk
     .filter((i) => (!filter.agency || i.agency === filter.agency) && (!filter.station || i.stationId === filter.station))
     .sort(model.compareQueue);
 }
