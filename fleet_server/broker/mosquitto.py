@@ -1,11 +1,19 @@
-"""Run a Mosquitto we configure ourselves: loopback listener on a chosen port, per-account
-passwords, ACL by username pattern, persistence that survives a kill, no silent drops.
+"""Run a Mosquitto we configure ourselves: a plaintext listener on loopback only (local services:
+the fleet server, the technician's watcher), a TLS listener for devices, per-account passwords,
+client ids bound to the account, ACL by username pattern, payloads no larger than the protocol
+allows, persistence that survives a kill, no silent drops. Every file is 0600 in a 0700 directory.
+
+Client ids are the account (`use_username_as_clientid`): whatever client id a client sends, the
+broker uses its user name, so no credential can open (and so take over) another account's session,
+under MQTT 5 as under 3.1.1. The fleet server holds several sessions (SERVER_SESSIONS), each its
+own account with the server's password: a server account here is written as one account per session.
 
 Broker facts behind the settings (measured on this machine class, see ARCHITECTURE):
 stock max_queued_messages/inflight drop messages silently in bursts; default autosave (1800 s)
 loses queued messages on SIGKILL; without TCP_NODELAY delivery latency rises to 16-35 ms."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -16,6 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet_server.broker.credentials import hash_password
+from fleet_server.secrets_files import private_dir, tighten, write_private
+from protocols.messages import MAX_PAYLOAD
+
+# The fleet server's MQTT sessions, each bound to an account of its own: <username><suffix>.
+# main: positions, health, status, feedback; alarms: the alarm lane (ADR 0003) and its acks;
+# owntracks: phones over MQTT (docs/adapters.md); tracking: a tracking-only process (units);
+# ota: the update link that serves firmware releases (docs/ota.md).
+SERVER_SESSIONS = {"main": "", "alarms": "-alarms", "owntracks": "-owntracks", "tracking": "-tracking",
+                   "ota": "-ota", "watch": "-watch"}   # watch: provisioning's watcher on the server's host
+
+
+def session_user(username: str, session: str) -> str:
+    """The broker account (and so the client id) of one of the server's sessions."""
+    return username + SERVER_SESSIONS[session]
 
 
 @dataclass(frozen=True)
@@ -23,6 +45,22 @@ class BrokerAccount:
     username: str
     password_hash: str
     role: str  # "device" | "server" | "observer"
+
+    def logins(self) -> list[str]:
+        """The user names this account connects as: one per session for the server."""
+        if self.role == "server":
+            return [session_user(self.username, s) for s in SERVER_SESSIONS]
+        return [self.username]
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """The devices' listener: TLS with the broker's certificate (fleet_server.broker.pki)."""
+    cert: Path
+    key: Path
+    port: int = 8883
+    host: str = ""            # "": every interface (devices reach the broker from outside)
+    ca: Path | None = None    # the CA that signed `cert`: what devices are provisioned with
 
 
 ACL_TEMPLATE = """\
@@ -35,6 +73,8 @@ ACL_TEMPLATE = """\
 pattern write siaga/v1/dev/%u/up/#
 pattern read siaga/v1/dev/%u/down/#
 pattern read siaga/v1/server/status
+# OwnTracks phones (docs/adapters.md) publish under their own user name only.
+pattern write owntracks/%u/#
 """
 
 
@@ -49,10 +89,14 @@ class Mosquitto:
     `reload()` re-reads passwords and ACL (SIGHUP), `stop()` ends it (also after kill)."""
 
     def __init__(self, workdir: Path, port: int | None = None, host: str = "127.0.0.1",
-                 allow_anonymous: bool = False, autosave_s: int = 1):
+                 allow_anonymous: bool = False, autosave_s: int = 1, tls: TlsListener | None = None):
+        if not _loopback(host):
+            raise ValueError(f"the plaintext listener binds loopback only, not {host!r}: devices from outside "
+                             "connect to the TLS listener (tls=TlsListener(...))")
         self.workdir = Path(workdir)
         self.host = host
         self.port = port or free_port()
+        self.tls = tls
         self.allow_anonymous = allow_anonymous
         self.autosave_s = autosave_s
         self.accounts: dict[str, BrokerAccount] = {}
@@ -70,8 +114,16 @@ class Mosquitto:
         accounts and roles are read back from its files, so accounts can be added and reloaded."""
         workdir = Path(workdir)
         conf = (workdir / "mosquitto.conf").read_text()
-        host, port = next(line.split()[2:0:-1] for line in conf.splitlines() if line.startswith("listener "))
-        b = cls(workdir, port=int(port), host=host)
+        listeners = [line.split()[1:] for line in conf.splitlines() if line.startswith("listener ")]
+        port, host = listeners[0]
+        tls = None
+        if len(listeners) > 1:
+            opts = dict(line.split(None, 1) for line in conf.splitlines() if line.startswith(("certfile ", "keyfile ")))
+            tls_port, *tls_host = listeners[1]
+            ca = Path(opts["certfile"]).with_name("ca.pem")
+            tls = TlsListener(Path(opts["certfile"]), Path(opts["keyfile"]), int(tls_port), tls_host[0] if tls_host else "",
+                              ca if ca.exists() else None)
+        b = cls(workdir, port=int(port), host=host, tls=tls)
         roles: dict[str, str] = {}
         current = None
         for line in (workdir / "acl").read_text().splitlines():
@@ -81,9 +133,12 @@ class Mosquitto:
                 roles[current] = "observer"
             elif line.startswith("topic readwrite") and current:
                 roles[current] = "server"
+        sessions = {session_user(u, s) for u, r in roles.items() if r == "server" for s in SERVER_SESSIONS if s != "main"}
         for line in (workdir / "passwd").read_text().splitlines():
             if ":" in line:
                 user, pw_hash = line.split(":", 1)
+                if user in sessions:
+                    continue   # a session login of a server account, written again from that account
                 b.add_hashed(user, pw_hash, roles.get(user, "device"))
         if b.pid_file.exists():
             b._attached_pid = int(b.pid_file.read_text().strip())
@@ -100,18 +155,28 @@ class Mosquitto:
         self.accounts.pop(username, None)
 
     def _write_files(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "data").mkdir(exist_ok=True)
-        lines = [f"{a.username}:{a.password_hash}" for a in self.accounts.values()]
+        private_dir(self.workdir)
+        private_dir(self.workdir / "data")
+        accounts = list(self.accounts.values())
+        lines = [f"{login}:{a.password_hash}" for a in accounts for login in a.logins()]
         _atomic_write(self.passwd, "\n".join(lines) + "\n")
-        server = "\n".join(f"user {a.username}\ntopic readwrite siaga/#\n" for a in self.accounts.values() if a.role == "server")
-        observer = "\n".join(f"user {a.username}\ntopic read siaga/#\ntopic read $SYS/#\n" for a in self.accounts.values() if a.role == "observer")
+        server = "\n".join(f"user {login}\ntopic readwrite siaga/#\ntopic read owntracks/#\n"
+                           for a in accounts if a.role == "server" for login in a.logins())
+        observer = "\n".join(f"user {a.username}\ntopic read siaga/#\ntopic read $SYS/#\n" for a in accounts if a.role == "observer")
         _atomic_write(self.acl, ACL_TEMPLATE.format(server_blocks=server, observer_blocks=observer))
+        tls = ""
+        if self.tls:
+            bind = f" {self.tls.host}" if self.tls.host else ""
+            tls = (f"listener {self.tls.port}{bind}\nuse_username_as_clientid true\n"
+                   f"certfile {self.tls.cert}\nkeyfile {self.tls.key}\ntls_version tlsv1.2\n")
         _atomic_write(self.conf, f"""\
 # Generated by Siaga 112 (fleet_server/broker/mosquitto.py); rewritten at every start.
 per_listener_settings false
+# Plaintext for local services only: this listener binds loopback.
 listener {self.port} {self.host}
-allow_anonymous {'true' if self.allow_anonymous else 'false'}
+use_username_as_clientid true
+{tls}allow_anonymous {'true' if self.allow_anonymous else 'false'}
+message_size_limit {MAX_PAYLOAD}
 password_file {self.passwd}
 acl_file {self.acl}
 pid_file {self.pid_file}
@@ -133,13 +198,19 @@ log_timestamp true
 """ + (
             # Started as root, mosquitto drops to user "mosquitto", which cannot read files under a
             # root-only directory (pytest's tmp, the demo's run/) nor write its persistence there:
-            # nothing would be saved. Our broker listens on loopback only, so it keeps our user.
+            # nothing would be saved. So a root-started project broker (tests, the demo) keeps our
+            # user; as a service it runs as its own user (docs/deploy.md, "The broker").
             "user root\n" if os.geteuid() == 0 else ""))
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "Mosquitto":
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self._write_files()
+        for f in (self.log, self.pid_file):
+            if not f.exists():
+                write_private(f, b"")   # mosquitto appends to them: create them private first
+            tighten(f)
+        log_from = self.log.stat().st_size
         self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -149,11 +220,26 @@ log_timestamp true
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err.strip()} (log: {self.log})")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
+                    pass
+                if self.tls:
+                    with socket.create_connection((_reach(self.tls.host), self.tls.port), timeout=0.2):
+                        pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Mosquitto listens before it installs its signal handlers; a SIGHUP (reload()) in
+            # between kills it (measured: 15 of 800 starts on a loaded machine). It logs
+            # "running" once the handlers are in place.
+            if self._logged_running(log_from):
+                return self
+            time.sleep(0.01)
         self.stop()
         raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout}s")
+
+    def _logged_running(self, offset: int) -> bool:
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            return b" running" in f.read()
 
     def reload(self) -> None:
         """Re-read the password file and ACL without dropping connected clients."""
@@ -198,6 +284,18 @@ log_timestamp true
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_private(path, text)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reach(host: str) -> str:
+    """An address to probe a listener bound to `host` ("" or 0.0.0.0: every interface)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host

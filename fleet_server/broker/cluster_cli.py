@@ -1,0 +1,93 @@
+"""`siaga cluster start|stop|status|account`: the clustered broker (fleet_server/broker/nats_cluster.py)
+on this host, three nodes and haproxy, left running in the background; docs/deploy.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+cluster_app = typer.Typer(help="The clustered broker: three NATS nodes with MQTT, haproxy in front.",
+                          no_args_is_help=True)
+
+DIR = typer.Option(None, "--dir", help="default: <data_dir>/cluster")
+
+
+def _dir(directory: Path | None) -> Path:
+    from fleet_server.settings import Settings
+    return directory or Settings().data_dir / "cluster"
+
+
+def _cluster(directory: Path | None):
+    from fleet_server.broker.nats_cluster import NatsCluster
+    d = _dir(directory)
+    if not (d / "cluster.json").exists():
+        typer.echo(f"no cluster in {d}: `siaga cluster start` first", err=True)
+        raise typer.Exit(1)
+    return NatsCluster.attach(d)
+
+
+@cluster_app.command("start")
+def start(directory: Path = DIR,
+          mqtt_port: int = typer.Option(1883, help="haproxy's MQTT front: the devices' one broker address"),
+          client_port: int = typer.Option(4222, help="node 1's NATS port (nodes 2, 3: +1, +2)"),
+          route_port: int = typer.Option(6222, help="node 1's cluster route port"),
+          node_mqtt_port: int = typer.Option(11883, help="node 1's own MQTT listener"),
+          http_port: int = typer.Option(8222, help="node 1's monitoring port")) -> None:
+    """Write the configs (kept accounts, the server's account from the settings) and start the nodes
+    and haproxy; they keep running after this command ends."""
+    from fleet_server.broker.nats_cluster import NatsCluster
+    from fleet_server.settings import Settings
+
+    s = Settings()
+    d = _dir(directory)
+    kept = NatsCluster.attach(d).accounts if (d / "cluster.json").exists() else {}
+    c = NatsCluster.on_ports(d, mqtt_port, client_port, route_port, node_mqtt_port, http_port)
+    c.accounts.update(kept)
+    if s.broker.password:
+        c.add_account(s.broker.username, s.broker.password, role="server")
+    try:
+        c.start()
+    except RuntimeError as e:
+        typer.echo(f"not started: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"cluster in {d}: {len(c.accounts)} accounts, devices on 127.0.0.1:{c.mqtt_port} (haproxy)")
+    typer.echo(f"server settings: SIAGA_MQTT_TRANSPORT=nats SIAGA_MQTT_PORT={c.mqtt_port} "
+               f"SIAGA_MQTT_NATS_SERVERS={','.join(c.urls)}")
+
+
+@cluster_app.command("status")
+def status(directory: Path = DIR) -> None:
+    """Each node: up, connections, the JetStream meta leader, streams and messages."""
+    c = _cluster(directory)
+    down = 0
+    for row in c.status():
+        if not row["up"]:
+            down += 1
+            typer.echo(f"{row['node']}: DOWN  (mqtt {row['mqtt']}, nats {row['nats']})")
+        else:
+            typer.echo(f"{row['node']}: up  connections={row['connections']} leader={row['meta_leader']} "
+                       f"streams={row['streams']} messages={row['messages']}  (mqtt {row['mqtt']}, nats {row['nats']})")
+    raise typer.Exit(0 if down == 0 else 1)
+
+
+@cluster_app.command("account")
+def account(name: str = typer.Argument(..., help="the device id (or account name)"),
+            role: str = typer.Option("device", help="device, server or observer"),
+            directory: Path = DIR,
+            password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)) -> None:
+    """Add or replace an account; the running nodes re-read the accounts at once (SIGHUP)."""
+    if role not in ("device", "server", "observer"):
+        typer.echo(f"refused: role {role!r} is not device, server or observer", err=True)
+        raise typer.Exit(2)
+    c = _cluster(directory)
+    c.add_account(name, password, role=role)
+    c.reload()
+    typer.echo(f"{name} ({role}) on the cluster")
+
+
+@cluster_app.command("stop")
+def stop(directory: Path = DIR) -> None:
+    """Stop the nodes and haproxy a `siaga cluster start` left running."""
+    c = _cluster(directory)
+    c.stop_detached()
+    typer.echo(f"stopped the cluster in {c.workdir}")
