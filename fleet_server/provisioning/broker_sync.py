@@ -8,7 +8,7 @@ touched: its `pattern ... %u` lines already pin each device (username = device i
 
 Why the database and not the API: the API never shows hashes (by design), and the broker runs
 beside the server's database; a server endpoint that hands the broker its account list would let
-this run elsewhere (noted for the lead)."""
+this run elsewhere."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,8 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from fleet_server.broker.mosquitto import _atomic_write
 from fleet_server.provisioning.errors import BrokerError
@@ -82,12 +84,36 @@ def broker_pid(broker_dir: Path) -> int:
                       "start the broker (`make demo` or the server's broker), or pass --broker-dir")
 
 
-def sync(broker_dir: Path, database_url: str) -> SyncResult:
-    broker_dir = Path(broker_dir)
+def _files(broker_dir: Path) -> tuple[Path, Path]:
     acl, passwd = broker_dir / "acl", broker_dir / "passwd"
     if not acl.is_file() or not passwd.is_file():
         raise BrokerError(f"{broker_dir} holds no generated acl/passwd",
-                          "--broker-dir must be the directory the project's Mosquitto was started from")
+                          "--broker-dir must be the directory the project's Mosquitto was started from "
+                          "(the demo's: export SIAGA_CONFIG=run/demo/siaga.toml)")
+    return acl, passwd
+
+
+def check(broker_dir: Path, database_url: str) -> int:
+    """Everything sync() needs, changing nothing: the broker's files, a Mosquitto running with them
+    (its pid), the password file writable, the server's database readable. Provisioning calls it
+    before it registers anything, so a wrong --broker-dir costs nothing."""
+    broker_dir = Path(broker_dir)
+    _acl, passwd = _files(broker_dir)
+    pid = broker_pid(broker_dir)
+    if not os.access(passwd, os.W_OK) or not os.access(broker_dir, os.W_OK):
+        raise BrokerError(f"cannot rewrite {passwd}", "run as the user that owns the broker's directory")
+    try:
+        credentialed_devices(database_url)
+    except Exception as e:  # noqa: BLE001 - any failure to read it means the wrong database
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        raise BrokerError(f"cannot read the server's database {shown}: {str(e).splitlines()[0][:200]}",
+                          "--database-url must be the fleet server's database") from None
+    return pid
+
+
+def sync(broker_dir: Path, database_url: str) -> SyncResult:
+    broker_dir = Path(broker_dir)
+    acl, passwd = _files(broker_dir)
     pid = broker_pid(broker_dir)
     keep = service_accounts(acl)
     lines = [ln for ln in passwd.read_text().splitlines() if ln.split(":", 1)[0] in keep]

@@ -1,52 +1,140 @@
 """`siaga device ...`: technician commands (provision, flash, rotate-credentials, decommission, list,
 status). Mounted by fleet_server/cli.py as `app.add_typer(device_app, name="device")`.
 
-Defaults come from the server's Settings (SIAGA_* environment or siaga.toml): the broker directory
-<data_dir>/broker, the database, the broker host/port and the server's broker account (to watch the
-device come online). The API needs --server/--token (or SIAGA_SERVER_URL / SIAGA_TOKEN)."""
+Defaults come from the server's Settings (SIAGA_* environment or the SIAGA_CONFIG file, which
+`siaga demo` writes for itself): the server URL (http.host/port), the broker directory
+<data_dir>/broker, the database, the broker host/port and account that watches the device come
+online. The API needs a technician: --user (asks for the password) or --token."""
 from __future__ import annotations
 
+import datetime
 import json
+import logging
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-from rich.table import Table
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Column, Table
 
-from fleet_server.provisioning.errors import ProvisioningError
+from fleet_server.broker import session_user
+from fleet_server.i18n import _
+from fleet_server.provisioning import firmware_files
+from fleet_server.provisioning.errors import ProvisioningError, ServerError
 
 device_app = typer.Typer(help="Technician tools: provision devices over USB serial, flash, rotate, decommission.",
                          no_args_is_help=True)
 console = Console()
 
-SERVER = typer.Option("http://127.0.0.1:8112", "--server", envvar="SIAGA_SERVER_URL", help="fleet server URL")
-TOKEN = typer.Option("", "--token", envvar="SIAGA_TOKEN", help="technician access token")
+SERVER = typer.Option(None, "--server", envvar="SIAGA_SERVER_URL", show_default=False,
+                      help="fleet server URL (default: http://<http.host>:<http.port> from settings, "
+                           "http://127.0.0.1:8112)")
+TOKEN = typer.Option("", "--token", envvar="SIAGA_TOKEN", help="technician access token (or --user)")
+USER = typer.Option(None, "--user", envvar="SIAGA_USER", help="log in as this technician (asks for the password)")
+PASSWORD = typer.Option(None, "--password", envvar="SIAGA_PASSWORD", help="the --user's password")
 BROKER_DIR = typer.Option(None, "--broker-dir", help="the project Mosquitto's directory (default <data_dir>/broker)")
 DB_URL = typer.Option(None, "--database-url", help="the server's database (default from settings)")
 DATA_DIR = typer.Option(None, "--data-dir", help="journals and labels go under it (default from settings)")
+BOARDS = ", ".join(firmware_files.BOARDS)
 
 
-def _site(server, token, broker_dir, database_url, data_dir, mqtt_host=None, mqtt_port=None, device_host=None,
-          device_port=None, mqtt_user=None, mqtt_password=None, repl_timeout=10.0, online_timeout=60.0):
-    from fleet_server.provisioning.provision import Site
-    from fleet_server.provisioning.registry import DeviceRegistry
+@device_app.callback()
+def _commands() -> None:
+    """Technician tools: provision devices over USB serial, flash, rotate, decommission."""
+    _log_to_file()
+
+
+def _settings_obj():
     from fleet_server.settings import Settings
 
-    st = Settings()
+    return Settings()
+
+
+def _log_to_file() -> None:
+    """The steps' structured log goes to <data_dir>/provisioning/provisioning.log (JSON lines),
+    not between the lines the technician reads."""
+    from fleet_server.logs import JsonFormatter
+
+    log = logging.getLogger("siaga")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        path = _settings_obj().data_dir / "provisioning" / "provisioning.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path)
+        handler.setFormatter(JsonFormatter())
+    except (OSError, ValueError):
+        handler = logging.NullHandler()   # no place to keep it: the screen says what happened
+    log.handlers[:] = [handler]
+
+
+def _registry(server: str | None, token: str, user: str | None, password: str | None):
+    from fleet_server.provisioning.registry import DeviceRegistry
+
+    if not server:
+        http = _settings_obj().http
+        server = f"http://{http.host}:{http.port}"
+    if token or not user:
+        return DeviceRegistry(server, token)
+    if password is None:
+        password = typer.prompt(_("Password for {user}").format(user=user), hide_input=True, err=True)
+    return DeviceRegistry.login(server, user, password)
+
+
+def _device_tls(broker_dir: Path) -> tuple[int | None, Path | None]:
+    """The project broker's TLS listener (port, CA), read from its generated config; (None, None)
+    when it has none."""
+    try:
+        from fleet_server.broker import Mosquitto
+        tls = Mosquitto.attach(broker_dir).tls
+    except (OSError, StopIteration, ValueError, KeyError):
+        return None, None
+    return (tls.port, tls.ca) if tls else (None, None)
+
+
+def _watch_user(broker_dir, username: str) -> str:
+    """The account that watches a device come online. A server account's own name is the running
+    server's main session (client ids are bound to accounts): watching with it would take that session
+    and be taken back, so a server account watches on its `watch` session; an observer as itself."""
+    try:
+        from fleet_server.broker import Mosquitto
+        account = Mosquitto.attach(broker_dir).accounts.get(username)
+    except (OSError, StopIteration, ValueError, KeyError, IndexError):
+        return username
+    return session_user(username, "watch") if account is not None and account.role == "server" else username
+
+
+def _site(registry, broker_dir, database_url, data_dir, mqtt_host=None, mqtt_port=None, device_host=None,
+          device_port=None, mqtt_user=None, mqtt_password=None, repl_timeout=10.0, online_timeout=60.0,
+          broker_ca=None, tls=False):
+    from fleet_server.provisioning.provision import Site
+
+    st = _settings_obj()
     data = Path(data_dir) if data_dir else st.data_dir
-    return Site(registry=DeviceRegistry(server, token), broker_dir=Path(broker_dir) if broker_dir else data / "broker",
-                database_url=database_url or st.sqlalchemy_url, data_dir=data,
-                broker_host=device_host or mqtt_host or st.mqtt_host, broker_port=device_port or mqtt_port or st.mqtt_port,
-                watch_user=mqtt_user or st.mqtt_username, watch_password=mqtt_password or st.mqtt_password,
-                watch_host=mqtt_host or st.mqtt_host, watch_port=mqtt_port or st.mqtt_port,
+    broker_dir = Path(broker_dir) if broker_dir else data / "broker"
+    tls_port, tls_ca = _device_tls(broker_dir) if tls else (None, None)
+    ca = (Path(broker_ca) if broker_ca else tls_ca) if tls else None
+    if tls and ca is None:
+        raise ProvisioningError("no CA to give the device: the broker has no TLS listener and no --broker-ca was given",
+                                "siaga pki create-ca / server-cert (docs/deploy.md, Certificates), or --no-tls for a "
+                                "module without TLS (SIM800: the device then reports plain MQTT in its health)")
+    from fleet_server.releases import keys
+    pub = keys.default_dir(data) / keys.PUBLIC     # `siaga firmware keys` made it: the device trusts it
+    return Site(registry=registry, broker_dir=broker_dir,
+                database_url=database_url or st.sqlalchemy_url, data_dir=data, broker_ca=ca,
+                release_pub=pub if pub.is_file() else None,
+                broker_host=device_host or mqtt_host or st.broker.host,
+                broker_port=device_port or (tls_port if tls and tls_port else None) or mqtt_port or st.broker.port,
+                watch_user=mqtt_user or _watch_user(broker_dir, st.broker.username), watch_password=mqtt_password or st.broker.password,
+                watch_host=mqtt_host or st.broker.host, watch_port=mqtt_port or st.broker.port,
                 repl_timeout_s=repl_timeout, online_timeout_s=online_timeout)
 
 
 def _fail(e: ProvisioningError) -> None:
     console.print(f"[bold red]✗ {e.reason}[/]")
     if e.hint:
-        console.print(f"  [yellow]check:[/] {e.hint}")
+        console.print("  [yellow]" + _("check:") + f"[/] {e.hint}")
     raise typer.Exit(1)
 
 
@@ -66,25 +154,30 @@ def _settings(pairs: list[str]) -> dict:
 @device_app.command()
 def provision(port: str = typer.Option(..., "--port", help="the board's serial port, e.g. /dev/ttyUSB0"),
               kind: str = typer.Option(..., "--kind", help="button|tracker|gateway"),
-              board: str = typer.Option(None, "--board", help="esp32_button|picow_button|sim (default: every port)"),
+              board: str = typer.Option(None, "--board", help=f"one of {BOARDS} (default: every port's files)"),
               site: str = typer.Option("", "--site", help='where it is installed, e.g. "Taman Lansia"'),
               lat: float = typer.Option(None, "--lat"), lon: float = typer.Option(None, "--lon"),
-              unit: str = typer.Option(None, "--unit", help="the vehicle of a tracker, e.g. AMB-03"),
+              unit: str = typer.Option(None, "--unit", help="a tracker's unit, e.g. AMB-03 (registered already): "
+                                                            "the tracker is bound to it"),
               device_id: str = typer.Option(None, "--id", help="default: generated (btn-xxxxxx)"),
               category: str = typer.Option("unknown", "--category", help="what its SOS key reports"),
               replace: bool = typer.Option(False, "--replace", help="re-provision an existing device id"),
               wifi_ssid: str = typer.Option(None, "--wifi-ssid"),
               wifi_password: str = typer.Option(None, "--wifi-password", envvar="SIAGA_WIFI_PASSWORD"),
               set_: list[str] = typer.Option([], "--set", help="more config.json settings, key=value"),
-              server: str = SERVER, token: str = TOKEN, broker_dir: Path = BROKER_DIR, database_url: str = DB_URL,
-              data_dir: Path = DATA_DIR,
+              server: str = SERVER, token: str = TOKEN, user: str = USER, password: str = PASSWORD,
+              broker_dir: Path = BROKER_DIR, database_url: str = DB_URL, data_dir: Path = DATA_DIR,
               mqtt_host: str = typer.Option(None, "--mqtt-host"), mqtt_port: int = typer.Option(None, "--mqtt-port"),
               device_host: str = typer.Option(None, "--device-host", help="broker host as the device sees it"),
               device_port: int = typer.Option(None, "--device-port"),
               mqtt_user: str = typer.Option(None, "--mqtt-user", help="account that watches the device come online"),
               mqtt_password: str = typer.Option(None, "--mqtt-password", envvar="SIAGA_WATCH_PASSWORD"),
               repl_timeout: float = typer.Option(10.0, "--repl-timeout"),
-              online_timeout: float = typer.Option(60.0, "--online-timeout")) -> None:
+              online_timeout: float = typer.Option(60.0, "--online-timeout"),
+              broker_ca: Path = typer.Option(None, "--broker-ca", help="the CA the broker's certificate chains to "
+                                             "(default: the project broker's, siaga pki)"),
+              tls: bool = typer.Option(True, "--tls/--no-tls", help="the device connects over TLS and checks the "
+                                       "broker against the CA; --no-tls only for modules without TLS (SIM800)")) -> None:
     """Register, credential, write and verify one device on a USB serial port."""
     from fleet_server.provisioning import label
     from fleet_server.provisioning.provision import DeviceSpec, Provisioning
@@ -96,8 +189,9 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
         extra["wifi_password"] = wifi_password
     spec = DeviceSpec(kind=kind, site=site, lat=lat, lon=lon, unit=unit, device_id=device_id, category=category,
                       board=board, settings=extra)
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console,
-                  transient=True) as bar:
+    shown = _FileProgress(console)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("writing files", total=None, visible=False)
 
         def step(name: str, text: str) -> None:
@@ -106,10 +200,12 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
 
         def file(path: str, done: int, total: int) -> None:
             bar.update(task, visible=True, completed=done, total=total, description=f"writing {path}")
+            shown.update(path, done, total)
 
         try:
-            site_ = _site(server, token, broker_dir, database_url, data_dir, mqtt_host, mqtt_port, device_host,
-                          device_port, mqtt_user, mqtt_password, repl_timeout, online_timeout)
+            registry = _registry(server, token, user, password)
+            site_ = _site(registry, broker_dir, database_url, data_dir, mqtt_host, mqtt_port, device_host,
+                          device_port, mqtt_user, mqtt_password, repl_timeout, online_timeout, broker_ca, tls)
             done = Provisioning(site_, on_step=step, on_file=file).provision(spec, port, replace=replace)
         except ProvisioningError as e:
             bar.stop()
@@ -119,6 +215,23 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
     console.print(f"  label: {done.label_path}  check code: [bold]{done.check_code}[/]")
     # Shown once, here, on the technician's screen; it is on the device and hashed on the server.
     console.print(f"  broker password (shown once, not stored): [bold]{done.password}[/]")
+
+
+class _FileProgress:
+    """Where no progress bar can be drawn (a log, a pipe), a line each time another tenth of the
+    bytes has landed: a real board at 115,200 baud takes many seconds for the firmware."""
+
+    def __init__(self, out: Console):
+        self.out = out
+        self.shown = -1
+
+    def update(self, path: str, done: int, total: int) -> None:
+        if self.out.is_terminal or total <= 0:
+            return
+        tenth = done * 10 // total
+        if tenth != self.shown:
+            self.shown = tenth
+            self.out.print(f"  writing files: {done / 1024:.0f} of {total / 1024:.0f} KB ({path})", highlight=False)
 
 
 @device_app.command()
@@ -142,7 +255,7 @@ def flash(port: str = typer.Option(..., "--port"), image: Path = typer.Option(..
 
 @device_app.command("rotate-credentials")
 def rotate_credentials(device_id: str, port: str = typer.Option(..., "--port"), server: str = SERVER,
-                       token: str = TOKEN, broker_dir: Path = BROKER_DIR, database_url: str = DB_URL,
+                       token: str = TOKEN, user: str = USER, password: str = PASSWORD, broker_dir: Path = BROKER_DIR, database_url: str = DB_URL,
                        data_dir: Path = DATA_DIR, mqtt_host: str = typer.Option(None, "--mqtt-host"),
                        mqtt_port: int = typer.Option(None, "--mqtt-port"),
                        mqtt_user: str = typer.Option(None, "--mqtt-user"),
@@ -152,9 +265,10 @@ def rotate_credentials(device_id: str, port: str = typer.Option(..., "--port"), 
     from fleet_server.provisioning.provision import Provisioning
 
     try:
-        site = _site(server, token, broker_dir, database_url, data_dir, mqtt_host, mqtt_port, mqtt_user=mqtt_user,
+        site = _site(_registry(server, token, user, password), broker_dir, database_url, data_dir, mqtt_host,
+                     mqtt_port, mqtt_user=mqtt_user,
                      mqtt_password=mqtt_password, online_timeout=online_timeout)
-        password, birth, _ = Provisioning(site).rotate(device_id, port)
+        password, birth, _link = Provisioning(site).rotate(device_id, port)
     except ProvisioningError as e:
         _fail(e)
     console.print(f"[green]✓[/] {device_id} is back online (boot {birth.get('boot')}) with its new credential")
@@ -162,7 +276,8 @@ def rotate_credentials(device_id: str, port: str = typer.Option(..., "--port"), 
 
 
 @device_app.command()
-def decommission(device_id: str, server: str = SERVER, token: str = TOKEN, broker_dir: Path = BROKER_DIR,
+def decommission(device_id: str, server: str = SERVER, token: str = TOKEN, user: str = USER,
+                 password: str = PASSWORD, broker_dir: Path = BROKER_DIR,
                  database_url: str = DB_URL, data_dir: Path = DATA_DIR,
                  yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
     """Revoke a device's credentials: the broker refuses it from now on (and drops it if connected)."""
@@ -171,26 +286,60 @@ def decommission(device_id: str, server: str = SERVER, token: str = TOKEN, broke
     if not yes:
         typer.confirm(f"Decommission {device_id}? It will no longer be able to connect", abort=True)
     try:
-        synced = Provisioning(_site(server, token, broker_dir, database_url, data_dir)).decommission(device_id)
+        site = _site(_registry(server, token, user, password), broker_dir, database_url, data_dir)
+        synced = Provisioning(site).decommission(device_id)
     except ProvisioningError as e:
         _fail(e)
     console.print(f"[green]✓[/] {device_id} decommissioned; broker reloaded ({synced.devices} device accounts)")
 
 
-@device_app.command("list")
-def list_devices(kind: str = typer.Option(None, "--kind"), server: str = SERVER, token: str = TOKEN,
-                 data_dir: Path = DATA_DIR) -> None:
-    """Devices on the server, with credentials and any unfinished provisioning here."""
-    from fleet_server.provisioning.journal import Journal
-    from fleet_server.provisioning.registry import DeviceRegistry
-    from fleet_server.settings import Settings
+@device_app.command("register-tracker")
+def register_tracker(protocol: str = typer.Option(..., "--protocol", help="gt06|osmand|owntracks|traccar"),
+                     identifier: str = typer.Option(..., "--identifier",
+                                                    help="GT06 IMEI, OsmAnd id, OwnTracks user/device, Traccar uniqueId"),
+                     unit: str = typer.Option(None, "--unit", help="the unit this device tracks"),
+                     server: str = SERVER, token: str = TOKEN, user: str = USER, password: str = PASSWORD) -> None:
+    """A tracker or phone app the city already has (docs/adapters.md): register it and bind it to its unit."""
+    from fleet_server.adapters.binding import device_id
+    from protocols.rejection import Rejection
 
-    data = Path(data_dir) if data_dir else Settings().data_dir
+    dev = device_id(protocol, identifier)
+    if isinstance(dev, Rejection):
+        console.print(f"[bold red]✗ {dev.reason}[/]")
+        raise typer.Exit(2)
     try:
-        rows = DeviceRegistry(server, token).listing(kind)
+        reg = _registry(server, token, user, password)
+        try:
+            if unit and reg.unit(unit) is None:   # checked first: nothing is registered half-way
+                _fail(ServerError(f"unit {unit} is not registered", "register the unit first (POST /api/v1/units)"))
+            if reg.get(dev) is None:
+                reg.register(dev, "tracker")
+                console.print(f"[green]✓[/] registered {dev}")
+            else:
+                console.print(f"{dev} is already registered")
+            if unit:
+                reg.bind_unit(unit, dev)
+                console.print(f"[green]✓[/] {dev} tracks unit {unit}")
+        finally:
+            reg.close()
     except ProvisioningError as e:
         _fail(e)
-    table = Table("id", "kind", "site", "status", "active", "credentials", "provisioning")
+
+
+@device_app.command("list")
+def list_devices(kind: str = typer.Option(None, "--kind"), server: str = SERVER, token: str = TOKEN,
+                 user: str = USER, password: str = PASSWORD, data_dir: Path = DATA_DIR) -> None:
+    """Devices on the server, with credentials and any unfinished provisioning here."""
+    from fleet_server.provisioning.journal import Journal
+
+    data = Path(data_dir) if data_dir else _settings_obj().data_dir
+    try:
+        rows = _registry(server, token, user, password).listing(kind)
+    except ProvisioningError as e:
+        _fail(e)
+    # Ids are what a technician types next: never shortened, whatever the terminal's width.
+    table = Table(Column("id", no_wrap=True, min_width=max([2] + [len(d["id"]) for d in rows])),
+                  "kind", "site", "status", "active", "credentials", "provisioning")
     for d in rows:
         j = Journal(data, d["id"])
         table.add_row(d["id"], d["kind"], d["site"] or "-", d["status"], "yes" if d["active"] else "no",
@@ -198,18 +347,38 @@ def list_devices(kind: str = typer.Option(None, "--kind"), server: str = SERVER,
     console.print(table)
 
 
+def when(ts: float | None, now: float | None = None) -> str:
+    """A Unix time as the technician reads it: local date and time, and how long ago."""
+    if ts is None:
+        return "never"
+    now = time.time() if now is None else now
+    local = datetime.datetime.fromtimestamp(ts).astimezone()
+    ago = max(0, int(now - ts))
+    span = f"{ago} s" if ago < 120 else f"{ago // 60} min" if ago < 7200 else f"{ago // 3600} h"
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({span} ago)"
+
+
 @device_app.command()
-def status(device_id: str, server: str = SERVER, token: str = TOKEN, data_dir: Path = DATA_DIR) -> None:
+def status(device_id: str, server: str = SERVER, token: str = TOKEN, user: str = USER, password: str = PASSWORD,
+           data_dir: Path = DATA_DIR) -> None:
     """One device: the server's view (status, health, last seen) and the local provisioning journal."""
     from fleet_server.provisioning.journal import Journal
-    from fleet_server.provisioning.registry import DeviceRegistry
-    from fleet_server.settings import Settings
 
-    data = Path(data_dir) if data_dir else Settings().data_dir
+    data = Path(data_dir) if data_dir else _settings_obj().data_dir
     try:
-        view = DeviceRegistry(server, token).get(device_id)
+        registry = _registry(server, token, user, password)
+        view = registry.get(device_id)
     except ProvisioningError as e:
         _fail(e)
+    binding = None
+    if view is not None and view["kind"] == "tracker":
+        try:
+            unit = registry.unit_of(device_id)
+            binding = (f"  tracks unit [bold]{unit['id']}[/] ({unit['status']})" if unit else
+                       "  [yellow]bound to no unit[/]: its positions move nothing; bind it with "
+                       "`siaga device provision ... --unit CALLSIGN` or `siaga device register-tracker --unit`")
+        except ProvisioningError as e:   # a server that tracks no units: nothing to say about one
+            binding = f"  unit: unknown ({e.reason})"
     j = Journal(data, device_id)
     if view is None and not j.exists:
         console.print(f"[red]no device {device_id}[/]")
@@ -217,7 +386,9 @@ def status(device_id: str, server: str = SERVER, token: str = TOKEN, data_dir: P
     if view is not None:
         console.print(f"{view['id']} ({view['kind']}) at {view['site'] or '-'}: [bold]{view['status']}[/], "
                       f"{'active' if view['active'] else 'inactive'}, credentials "
-                      f"{'yes' if view['has_broker_password'] else 'no'}, last seen {view['last_seen']}")
+                      f"{'yes' if view['has_broker_password'] else 'no'}, last seen {when(view['last_seen'])}")
+        if binding:
+            console.print(binding)
         health = {k: v for k, v in (view.get("health") or {}).items() if v is not None}
         if health:
             console.print("  health: " + ", ".join(f"{k}={v}" for k, v in health.items()))

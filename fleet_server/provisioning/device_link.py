@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import io
 import posixpath
+import sys
 from typing import Callable
 
 import serial
@@ -65,22 +66,31 @@ class DeviceLink:
     def write_files(self, files: dict[str, bytes], progress: Callable[[str, int], None] | None = None,
                     fresh: bool = True) -> None:
         """Write files (making their directories). `fresh`: also drop overrides.json, the server's
-        config commands from the device's previous life, so a new config.json stands alone."""
+        config commands from the device's previous life, so a new config.json stands alone.
+        progress(path, n) is called as each chunk of n bytes lands (a slow UART takes seconds a file)."""
         dirs = sorted({posixpath.dirname(p) for p in files} - {""}, key=lambda d: d.count("/"))
         self.run("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % (dirs,)
                  + ("try:\n os.remove('overrides.json')\nexcept OSError:\n pass\n" if fresh else ""))
         for path, data in files.items():
+            landed = [0]
+
+            def chunk(written: int, size: int, path=path, landed=landed, screen=sys.stdout) -> None:
+                if progress:
+                    # mpremote's chatter is silenced below; the technician's progress is not.
+                    with contextlib.redirect_stdout(screen):
+                        progress(path, written - landed[0])
+                landed[0] = written
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    self.transport.fs_writefile(path, data, chunk_size=CHUNK)
+                    self.transport.fs_writefile(path, data, chunk_size=CHUNK, progress_callback=chunk)
             except TransportExecError as e:
                 raise PortError(f"the device could not write {path}: {e.error_output.strip()[-200:]}",
                                 "is its flash full or read-only?") from None
             except (TransportError, serial.SerialException, OSError) as e:
                 raise PortError(f"lost the device on {self.port} while writing {path}: {e}",
                                 "the cable or the board's power: run the same command again to resume") from None
-            if progress:
-                progress(path, len(data))
+            if progress and not data:
+                progress(path, 0)   # an empty file is written too
 
     def check_files(self, files: dict[str, bytes]) -> list[str]:
         """Paths whose content on the device differs from what we meant to write (one round trip)."""

@@ -32,11 +32,12 @@ PORT_FILES = ("firmware/ports/", "firmware/boards/")
 BOARDS = {
     "esp32_button": ("button", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/ports/gsm.py",
                                 "firmware/boards/esp32_button.py"}),
-    "esp32_tracker": ("tracker", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/ports/gsm.py",
-                                  "firmware/boards/esp32_tracker.py"}),
+    "esp32_tracker": ("tracker", {"firmware/ports/esp32.py", "firmware/ports/mcu.py", "firmware/ports/mcu_tracker.py",
+                                  "firmware/ports/gsm.py", "firmware/boards/esp32_tracker.py"}),
     "picow_button": ("button", {"firmware/ports/rp2.py", "firmware/ports/mcu.py", "firmware/ports/gsm.py",
                                 "firmware/boards/picow_button.py"}),
-    "sim": (None, {"firmware/ports/sim.py", "firmware/ports/gsm.py"}),   # the unix binary: tests, simulators, a Linux gateway box
+    # the unix binary: tests, simulators, a Linux gateway box
+    "sim": (None, {"firmware/ports/sim.py", "firmware/ports/unix.py", "firmware/ports/gsm.py"}),
 }
 NO_BOARD_YET: dict[str, str] = {}
 
@@ -73,8 +74,9 @@ def _imports(path: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] in PACKAGES}
 
 
-def module_closure(*entries: str) -> list[Path]:
-    """Every source file the entry modules need, package __init__ files included."""
+def module_closure(*entries: str, keep=lambda rel: True) -> list[Path]:
+    """Every source file the entry modules need, package __init__ files included. A file `keep`
+    refuses (another board's port) is left out, and so is what only it imports."""
     seen: set[Path] = set()
     todo = list(entries)
     while todo:
@@ -83,7 +85,7 @@ def module_closure(*entries: str) -> list[Path]:
         # a package's __init__ runs before its modules
         for i in range(1, len(parts) + 1):
             f = _module_file(".".join(parts[:i]))
-            if f is not None and f not in seen:
+            if f is not None and f not in seen and keep(str(f.relative_to(REPO))):
                 seen.add(f)
                 todo.extend(_imports(f))
     return sorted(seen)
@@ -117,16 +119,23 @@ def _for_board(path: str, board: str | None) -> bool:
     return path in BOARDS[board][1]
 
 
-def device_files(kind: str, config: dict, board: str | None = None) -> DeviceFiles:
+def code_files(kind: str, board: str | None = None) -> dict[str, bytes]:
+    """The firmware a board of this kind runs, main.py included, without its configuration: what
+    USB provisioning writes and what a firmware release carries."""
     if kind not in KINDS:
         raise ProvisioningError(f"no firmware for kind {kind!r} in firmware/ yet",
                                 f"provisionable kinds: {', '.join(KINDS)}")
     check_board(kind, board)
-    entries, main_py, _, app = KINDS[kind]
-    config = {**config, "app": app}   # firmware.main boots the app config.json names
-    check_config(kind, config)
-    files = {rel: p.read_bytes() for p in module_closure(*entries)
-             if _for_board(rel := str(p.relative_to(REPO)), board)}
+    entries, main_py, _, _ = KINDS[kind]
+    files = {str(p.relative_to(REPO)): p.read_bytes()
+             for p in module_closure(*entries, keep=lambda rel: _for_board(rel, board))}
     files["main.py"] = main_py.encode()
+    return files
+
+
+def device_files(kind: str, config: dict, board: str | None = None) -> DeviceFiles:
+    files = code_files(kind, board)
+    config = {**config, "app": KINDS[kind][3]}   # firmware.main boots the app config.json names
+    check_config(kind, config)
     files["config.json"] = json.dumps(config, sort_keys=True).encode()
     return DeviceFiles(files)

@@ -75,6 +75,12 @@ class OnlineWatch:
                 self.health = decoded
             self._cond.notify_all()
 
+    def reset(self) -> None:
+        """Forget what arrived so far: wait() then needs a birth and heartbeat from after this call."""
+        with self._cond:
+            self.birth = self.health = None
+            self.rejected.clear()
+
     def wait(self, timeout_s: float) -> tuple[dict, dict]:
         deadline = time.monotonic() + timeout_s
         with self._cond:

@@ -7,12 +7,16 @@
     done.password     # shown once by the caller, never logged, never stored here
 
 Order, and why:
-  1. the port answers with a REPL — before anything changes anywhere, so a wrong port costs nothing;
+  1. every check that can fail, before anything changes anywhere: the config the firmware would
+     refuse, the account's role, the tracker's unit, the broker's directory and process and the
+     server's database (for the reload), the watcher's broker login, the port answering with a
+     REPL, the device id free (or --replace). A wrong option costs nothing;
   2. the device record and its credential hash in ONE API call (POST, or PATCH for --replace or a
      resume), so the server never holds a device without credentials or credentials without a device;
   3. the broker's password file is rewritten from the server and Mosquitto reloads;
   4. the files are written and their sha256 checked on the device;
-  5. reboot; the device's birth and first heartbeat arrive and the server shows it online.
+  5. reboot; the device's birth and first heartbeat arrive and the server shows it online;
+  6. a tracker is bound to its unit (--unit), so its positions move the unit.
 A failure after 2 rolls back: the credential is revoked and the record deactivated (the API has no
 delete), the broker reloads without it, and the journal says rolled_back with the reason. Running the
 same command again resumes that device id without --replace (a fresh secret; the journal never holds
@@ -40,6 +44,8 @@ from protocols.messages import CATEGORIES, KINDS
 
 log = logging.getLogger("siaga.provisioning")
 
+CA_FILE = "ca.pem"   # on the device's flash: the one CA its broker must be signed by
+RELEASE_PUB = "release.pub"   # on the device's flash: the key its updates must be signed with (firmware/app/ota.py)
 ID_PREFIX = {"button": "btn", "tracker": "trk", "gateway": "gw"}
 
 
@@ -58,6 +64,10 @@ class Site:
     watch_port: int | None = None
     repl_timeout_s: float = 10.0
     online_timeout_s: float = 60.0
+    broker_ca: Path | None = None     # the CA that signed the broker's certificate: the device connects over
+                                      # TLS and trusts only a broker it signed; None: plain MQTT (said on the label)
+    release_pub: Path | None = None   # the center's release public key (release.pub, hex): written to the
+                                      # device, which then takes only releases signed by it; None: no updates
 
 
 @dataclass
@@ -127,10 +137,36 @@ class Provisioning:
     def _config(self, spec: DeviceSpec, device_id: str, password: str, lat, lon, site) -> dict:
         cfg = {"dev": device_id, "password": password, "host": self.site.broker_host,
                "port": self.site.broker_port, "category": spec.category}
+        if self.site.broker_ca:
+            cfg.update({"tls": True, "ca_file": CA_FILE})
         if spec.kind == "button":
             cfg.update({"site": site[:64], "lat": lat, "lon": lon})
         cfg.update(spec.settings)
         return cfg
+
+    def _release_pub(self) -> bytes:
+        try:
+            text = Path(self.site.release_pub).read_text().strip()
+        except OSError as e:
+            raise ProvisioningError(f"cannot read the release key {self.site.release_pub}: {e.strerror}",
+                                    "siaga firmware keys creates it") from None
+        try:
+            ok = len(bytes.fromhex(text)) == 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ProvisioningError(f"{self.site.release_pub} does not hold a 32-byte public key in hex")
+        return (text.lower() + "\n").encode()
+
+    def _ca_pem(self) -> bytes:
+        try:
+            pem = Path(self.site.broker_ca).read_bytes()
+        except OSError as e:
+            raise ProvisioningError(f"cannot read the broker's CA {self.site.broker_ca}: {e.strerror}",
+                                    "siaga pki show, or pass --broker-ca") from None
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            raise ProvisioningError(f"{self.site.broker_ca} is not a PEM certificate")
+        return pem
 
     # ---- the steps ------------------------------------------------------------------------------
     def provision(self, spec: DeviceSpec, port: str, replace: bool = False) -> Provisioned:
@@ -140,40 +176,73 @@ class Provisioning:
         # Build and check the files with a placeholder password first: a config the firmware would
         # refuse is found before anything is registered.
         device_files(spec.kind, self._config(spec, device_id, "x" * 24, lat, lon, site), spec.board)
-
-        self.on_step("port", f"opening {port}")
-        link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
+        if self.site.broker_ca:
+            self._ca_pem()
+        if self.site.release_pub:
+            self._release_pub()
+        self.site.registry.require_role("technician")
+        unit = self._unit_for(spec)
+        broker_sync.check(self.site.broker_dir, self.site.database_url)
+        self.on_step("checks", f"server account, broker at {self.site.broker_dir} and database ready")
+        watch = OnlineWatch(self.site.watch_host or self.site.broker_host, self.site.watch_port or self.site.broker_port,
+                            self.site.watch_user, self.site.watch_password, device_id)
         try:
-            link.enter()
-            self.on_step("port", f"MicroPython answered on {port}")
-            existing = self.site.registry.get(device_id)
-            resuming = journal.unfinished
-            if existing is not None and not (replace or resuming):
-                raise ProvisioningError(
-                    f"device {device_id} is already registered ({existing['kind']} at {existing['site'] or '-'}, "
-                    f"{existing['status']})",
-                    "pass --replace to re-provision it (its current credentials stop working), or pick another --id")
-            if existing is not None and existing["kind"] != spec.kind:
-                raise ProvisioningError(f"device {device_id} is registered as a {existing['kind']}, not a {spec.kind}")
-            if resuming:
-                self.on_step("journal", f"resuming {device_id} (last run: {journal.state}, "
-                                        f"{journal.record.get('error') or 'cut off'})")
-
-            password = new_secret()
-            files = device_files(spec.kind, self._config(spec, device_id, password, lat, lon, site), spec.board)
-            journal.begin({"kind": spec.kind, "site": site, "lat_udeg": lat, "lon_udeg": lon, "unit": spec.unit,
-                           "category": spec.category, "board": spec.board, "port": port, "replace": bool(existing)})
+            self.on_step("port", f"opening {port}")
+            link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
             try:
-                return self._steps(spec, device_id, site, lat, lon, password, files, existing, link, journal, t0)
-            except BaseException as e:   # a Ctrl-C mid-way is rolled back too
-                self._rollback(device_id, journal, e)
-                raise
-        finally:
-            link.close()
+                link.enter()
+                self.on_step("port", f"MicroPython answered on {port}")
+                existing = self.site.registry.get(device_id)
+                resuming = journal.unfinished
+                if existing is not None and not (replace or resuming):
+                    raise ProvisioningError(
+                        f"device {device_id} is already registered ({existing['kind']} at {existing['site'] or '-'}, "
+                        f"{existing['status']})",
+                        "pass --replace to re-provision it (its current credentials stop working), or pick another --id")
+                if existing is not None and existing["kind"] != spec.kind:
+                    raise ProvisioningError(f"device {device_id} is registered as a {existing['kind']}, not a {spec.kind}")
+                if resuming:
+                    self.on_step("journal", f"resuming {device_id} (last run: {journal.state}, "
+                                            f"{journal.record.get('error') or 'cut off'})")
 
-    def _steps(self, spec, device_id, site, lat, lon, password, files, existing, link, journal, t0) -> Provisioned:
+                password = new_secret()
+                files = device_files(spec.kind, self._config(spec, device_id, password, lat, lon, site), spec.board)
+                if self.site.broker_ca:
+                    files.files[CA_FILE] = self._ca_pem()
+                if self.site.release_pub:
+                    files.files[RELEASE_PUB] = self._release_pub()
+                journal.begin({"kind": spec.kind, "site": site, "lat_udeg": lat, "lon_udeg": lon, "unit": spec.unit,
+                               "category": spec.category, "board": spec.board, "port": port,
+                               "replace": bool(existing)})
+                try:
+                    return self._steps(spec, device_id, site, lat, lon, password, files, existing, link, journal,
+                                       t0, watch, unit)
+                except BaseException as e:   # a Ctrl-C mid-way is rolled back too
+                    self._rollback(device_id, journal, e)
+                    raise
+            finally:
+                link.close()
+        finally:
+            watch.close()
+
+    def _unit_for(self, spec: DeviceSpec) -> dict | None:
+        """The unit a tracker is to be bound to: it must be registered already (dispatch needs its
+        agency and type, which the technician does not type here)."""
+        if spec.kind != "tracker" or not spec.unit:
+            return None
+        unit = self.site.registry.unit(spec.unit)
+        if unit is None:
+            raise ProvisioningError(f"unit {spec.unit} is not registered on the server",
+                                    "check the callsign (GET /api/v1/units), or register the unit first "
+                                    "(POST /api/v1/units, docs/dispatch.md)")
+        return unit
+
+    def _steps(self, spec, device_id, site, lat, lon, password, files, existing, link, journal, t0,
+               watch: OnlineWatch, unit: dict | None) -> Provisioned:
         fields = {"site": site, "lat_udeg": lat, "lon_udeg": lon, "category": spec.category,
                   "broker_password_hash": hash_password(password)}
+        if spec.board:
+            fields["board"] = spec.board       # campaigns target by it; releases are offered by it
         if existing is None:
             self.site.registry.register(device_id, spec.kind, **fields)
         else:
@@ -201,17 +270,17 @@ class Provisioning:
         journal.mark("files")
         self.on_step("files", f"{len(files.files)} files, {total} bytes written and checked")
 
-        watch = OnlineWatch(self.site.watch_host or self.site.broker_host, self.site.watch_port or self.site.broker_port,
-                            self.site.watch_user, self.site.watch_password, device_id)
-        try:
-            link.reboot()
-            self.on_step("reboot", "rebooted; waiting for its birth and first heartbeat")
-            birth, health = watch.wait(self.site.online_timeout_s)
-        finally:
-            watch.close()
+        watch.reset()   # only what this boot says counts
+        link.reboot()
+        self.on_step("reboot", "rebooted; waiting for its birth and first heartbeat")
+        birth, health = watch.wait(self.site.online_timeout_s)
         self._wait_server_online(device_id)
         journal.mark("verified")
         self.on_step("verified", f"online: boot {birth.get('boot')}, firmware {birth.get('fw')}, server shows it online")
+        if unit is not None:
+            self.site.registry.bind_unit(unit["id"], device_id)
+            was = f" (was {unit['device_id']})" if unit.get("device_id") not in (None, device_id) else ""
+            self.on_step("unit", f"bound to unit {unit['id']}{was}: its positions now move the unit")
 
         stamp = time.time()
         code = label.check_code(device_id, site, stamp)

@@ -12,14 +12,56 @@ class DeviceRegistry:
         if not base_url:
             raise ServerError("no fleet server URL", "pass --server http://host:8112 or set SIAGA_SERVER_URL")
         if not token:
-            raise ServerError("no access token", "pass --token (POST /api/v1/auth/token as a technician) "
-                                                   "or set SIAGA_TOKEN")
+            raise ServerError("no access token", "pass --user (a technician; asks for the password), or --token "
+                                                   "(POST /api/v1/auth/token as a technician) or set SIAGA_TOKEN")
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url + "/api/v1", timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"})
 
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str, timeout: float = 10.0) -> "DeviceRegistry":
+        """Log in as a user (the OAuth2 password flow of /api/v1/auth/token)."""
+        url = base_url.rstrip("/") + "/api/v1/auth/token"
+        try:
+            r = httpx.post(url, data={"username": username, "password": password}, timeout=timeout)
+        except httpx.HTTPError as e:
+            raise ServerError(f"fleet server at {base_url} did not answer: {e}",
+                              "is the server (or `siaga demo`) running, and is the URL right?") from None
+        if r.status_code != 200:
+            raise ServerError(f"login as {username} refused: {r.status_code}", "the user name and password")
+        return cls(base_url, r.json()["access_token"], timeout)
+
     def close(self) -> None:
         self._http.close()
+
+    def require_role(self, needed: str) -> dict:
+        """The token's user, if its role is at least `needed`: checked before anything changes."""
+        from fleet_server.api.security import role_at_least
+
+        r = self._call("GET", "/auth/me")
+        if r.status_code != 200:
+            raise self._refused(r, "checking the account")
+        me = r.json()
+        if not role_at_least(me["role"], needed):
+            raise ServerError(f"the account {me['username']} is a {me['role']}; this needs a {needed}",
+                              f"log in as a {needed} (an admin creates one: siaga admin create-user NAME --role {needed})")
+        return me
+
+    def unit(self, unit_id: str) -> dict | None:
+        """A unit of the fleet (GET /units/{id}); None when it is not registered."""
+        r = self._call("GET", f"/units/{unit_id}")
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise self._refused(r, f"looking up unit {unit_id}")
+        return r.json()
+
+    def unit_of(self, device_id: str) -> dict | None:
+        """The unit this tracker is bound to (GET /units), None when it moves no unit."""
+        r = self._call("GET", "/units")
+        if r.status_code != 200:
+            raise self._refused(r, "listing units")
+        return next((u for u in r.json() if u.get("device_id") == device_id), None)
 
     def _call(self, method: str, path: str, **kw) -> httpx.Response:
         try:
@@ -31,7 +73,7 @@ class DeviceRegistry:
     @staticmethod
     def _refused(r: httpx.Response, what: str) -> ServerError:
         try:
-            detail = r.json().get("detail", r.text)
+            detail = r.json().get("reason", r.text)
         except ValueError:
             detail = r.text
         hint = {401: "the token is missing or expired: log in again",
@@ -62,4 +104,17 @@ class DeviceRegistry:
         r = self._call("PATCH", f"/devices/{device_id}", json=changes)
         if r.status_code != 200:
             raise self._refused(r, f"updating {device_id}")
+        return r.json()
+
+    def bind_unit(self, unit_id: str, device_id: str) -> dict:
+        """Make device_id the unit's tracker (re-registering the unit keeps the rest of it)."""
+        r = self._call("GET", f"/units/{unit_id}")
+        if r.status_code != 200:
+            raise self._refused(r, f"looking up unit {unit_id}")
+        u = r.json()
+        body = {k: u[k] for k in ("id", "callsign", "agency", "type", "home_station", "home_lat", "home_lon",
+                                  "capabilities") if u.get(k) is not None}
+        r = self._call("POST", "/units", json={**body, "device_id": device_id})
+        if r.status_code != 201:
+            raise self._refused(r, f"binding {device_id} to unit {unit_id}")
         return r.json()

@@ -18,7 +18,7 @@ import hmac
 import re
 from urllib.parse import parse_qsl
 
-from firmware.app import sms_pdu
+from protocols.sms import pdu as sms_pdu
 from protocols.rejection import BAD_FORMAT, BAD_HMAC, BAD_VALUE, OUT_OF_RANGE, Rejection, UNKNOWN_VERSION
 
 HEADERS = ('A"ML=', "AML=")  # A"ML is how GSM-7 renders the header on many handsets; both seen

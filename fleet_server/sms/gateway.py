@@ -12,23 +12,23 @@ Nothing is lost on a crash: an SMS is deleted from the modem only after the sink
 device's replay window advances (and is persisted) only then. A modem that vanishes (pty closed,
 USB unplugged, serial error) or stops answering is closed and reopened with capped backoff.
 
-The sink is the server's incident service (see SmsSink); the replay store is its database."""
+The sink is the server's incident service (see SmsSink); the replay store is its database
+(fleet_server.storage.sms_replay.DatabaseReplayStore)."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Protocol
 
 import serial
 
-from firmware.app import modem_parse, sms_pdu
-from firmware.app.modem import AtError, Modem
 from fleet_server.logs import event, mask_phone
 from fleet_server.sms import aml
 from fleet_server.sms.serial_uart import SerialUart
+from protocols.at import parse as modem_parse
+from protocols.at.modem import AtError, Modem
+from protocols.sms import pdu as sms_pdu
 from protocols import codec_sms
 from protocols.rejection import BAD_FORMAT, Rejection
 from protocols.replay import ReplayWindow
@@ -56,6 +56,8 @@ class SmsSink(Protocol):
 
 
 class ReplayStore(Protocol):
+    """Where each device's replay window (protocols.replay.ReplayWindow.state()) survives restarts."""
+
     def load(self, device_id: str) -> tuple[int, int, int] | None: ...
     def save(self, device_id: str, state: tuple[int, int, int]) -> None: ...
 
@@ -71,21 +73,9 @@ class MemoryReplayStore:
         self.states[device_id] = tuple(state)
 
 
-class JsonReplayStore:
-    """Replay windows in one JSON file, written atomically: enough for the demo and one gateway."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.states = {k: tuple(v) for k, v in json.loads(self.path.read_text()).items()} if self.path.exists() else {}
-
-    def load(self, device_id):
-        return self.states.get(device_id)
-
-    def save(self, device_id, state):
-        self.states[device_id] = tuple(state)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.states))
-        tmp.replace(self.path)
+class _Stopping(Exception):
+    """stop() was asked while the modem was still inside an exchange: leave it now, not when the
+    exchange's own timeout (up to 60 s for AT+CMGS) runs out."""
 
 
 class SmsGateway:
@@ -116,7 +106,7 @@ class SmsGateway:
         self.connected = threading.Event()
         self.stats = {"received": 0, "alarms": 0, "aml": 0, "texts": 0, "rejected": 0, "replies": 0,
                       "opens": 0, "lost": 0, "sink_errors": 0, "status_reports": 0,
-                      "replies_skipped": 0}
+                      "replies_skipped": 0, "replay_save_errors": 0}
 
     # --- thread ---------------------------------------------------------------------------------
 
@@ -139,6 +129,8 @@ class SmsGateway:
                     self._open()
                     delay = self.backoff_min_s
                 self.step()
+            except _Stopping:
+                break
             except (serial.SerialException, OSError, AtError) as e:
                 self.stats["lost"] += 1
                 event(log, logging.WARNING, "gateway modem lost", reason=str(e)[:120], retry_s=round(delay, 2))
@@ -152,6 +144,7 @@ class SmsGateway:
     def _open(self) -> None:
         self.uart = SerialUart(self.port, self.baudrate)
         m = Modem(self.uart, log=lambda s: log.info(s))
+        m.waiting = self._leave_if_stopping
         m.init(self.pin)
         m.on("+CMTI:", self._on_cmti)
         self.modem = m
@@ -159,6 +152,10 @@ class SmsGateway:
         self._last_sweep = 0.0
         self.connected.set()
         event(log, logging.INFO, "gateway modem ready", port=self.port, opens=self.stats["opens"])
+
+    def _leave_if_stopping(self) -> None:
+        if self._stop.is_set():
+            raise _Stopping()
 
     def _close(self) -> None:
         self.connected.clear()
@@ -284,7 +281,7 @@ class SmsGateway:
         except Exception as e:
             return self._sink_failed("alarm", e)
         window.accept(alarm["boot"], alarm["seq"])
-        self.replay.save(alarm["dev"], window.state())
+        self._save_window(alarm["dev"], window)
         self.stats["alarms"] += 1
         event(log, logging.INFO, "SOS by SMS", dev=alarm["dev"], boot=alarm["boot"], seq=alarm["seq"], sender=masked)
         self._reply_to(sender, "SIAGA112 OK %s %d %d" % (alarm["dev"], alarm["boot"], alarm["seq"]))
@@ -306,6 +303,15 @@ class SmsGateway:
             w = ReplayWindow(*st) if st else ReplayWindow()
             self.windows[dev] = w
         return w
+
+    def _save_window(self, dev: str, window: ReplayWindow) -> None:
+        # The alarm is stored already and the window holds in memory; a store that failed only
+        # lets this seq pass once more after a restart, where the alarm's dedupe key folds it.
+        try:
+            self.replay.save(dev, window.state())
+        except Exception as e:
+            self.stats["replay_save_errors"] += 1
+            event(log, logging.ERROR, "replay window not saved", dev=dev, reason=repr(e)[:160])
 
     def _reject(self, r: Rejection, kind: str, masked: str) -> None:
         self.stats["rejected"] += 1

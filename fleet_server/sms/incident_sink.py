@@ -9,10 +9,10 @@ import logging
 import time
 from typing import Callable
 
+from fleet_server.domain.center import usable_number
 from fleet_server.domain.service import IncidentService, Refused
 from fleet_server.logs import event
 from fleet_server.sms import aml
-from fleet_server.storage import devices as device_repo
 
 log = logging.getLogger("siaga.sms.sink")
 
@@ -29,8 +29,8 @@ class IncidentSink:
 
     def key_for(self, device_id: str) -> bytes | None:
         """The device's SMS key from the registry (hex in the database), None when unknown."""
-        with self.service.db.read() as s:
-            d = device_repo.get(s, device_id)
+        with self.service.store.read() as tx:
+            d = tx.devices.get(device_id)
             if d is None or not d.active or not d.sms_key:
                 return None
             try:
@@ -56,12 +56,14 @@ class IncidentSink:
         self.service.caller_location(location.get("lat"), location.get("lon"), AML_SOURCE.get(location.get("method"), "cell"),
                                      int(radius) if radius is not None else None,
                                      "AML location of a 112 caller (%s)" % where, actor="sms:aml",
-                                     reporter=sender_masked, received_at=float(received_at))
+                                     reporter=sender, received_at=float(received_at),
+                                     caller_number=usable_number(sender))
         event(log, logging.INFO, "AML stored", sender=sender_masked, **aml.log_fields(location))
 
     def on_text_report(self, text: str, sender: str, sender_masked: str, received_at: int) -> str | None:
-        inc = self.service.report("unknown", text[:500], actor="sms", reporter=sender_masked,
-                                  received_at=float(received_at))
+        inc = self.service.report("unknown", text[:500], actor="sms", reporter=sender,
+                                  received_at=float(received_at), caller_number=usable_number(sender),
+                                  channel="sms")
         return str(inc)
 
     def on_rejected(self, rejection, kind: str, sender_masked: str) -> None:

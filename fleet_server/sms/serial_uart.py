@@ -1,13 +1,15 @@
-"""pyserial behind the small UART interface the firmware's modem driver uses (machine.UART's
-read(n) / write(b) / any()), so the center's gateway runs the very same driver."""
+"""pyserial behind the small UART interface the modem driver uses (protocols.at.uart.Uart:
+machine.UART's read(n) / write(b) / any()), so the center's gateway runs the very same driver."""
 from __future__ import annotations
 
 import select
 
 import serial
 
+from protocols.at.uart import Uart
 
-class SerialUart:
+
+class SerialUart(Uart):
     def __init__(self, port: str, baudrate: int = 115200):
         self.port = port
         self.ser = serial.Serial(port, baudrate, timeout=0, write_timeout=2)

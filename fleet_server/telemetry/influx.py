@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from fleet_server.units.model import Position, Unit
+from fleet_server.domain.units import Position, Unit
 
 log = logging.getLogger("siaga.telemetry")
 
@@ -35,10 +35,10 @@ class TelemetryConfig:
 
     @classmethod
     def from_settings(cls, s) -> "TelemetryConfig | None":
-        """From fleet_server.settings.Settings (influx_*); None when influx_url is empty."""
-        if not s.influx_url:
+        """From the telemetry section of fleet_server.settings.Settings; None when its url is empty."""
+        if not s.url:
             return None
-        return cls(url=s.influx_url, token=s.influx_token, org=s.influx_org, bucket=s.influx_bucket)
+        return cls(url=s.url, token=s.token, org=s.org, bucket=s.bucket)
 
 
 # Tag values escape commas, equals signs and spaces (line protocol); our ids rarely hold any.

@@ -1,0 +1,2 @@
+"""Running the center: the database brought to head, backed up and restored (`siaga db upgrade`,
+`siaga backup`, `siaga restore`; docs/deploy.md)."""
