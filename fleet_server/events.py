@@ -24,7 +24,16 @@ class EventBus:
         with self._lock:
             self._subs = {(l, x) for (l, x) in self._subs if x is not q}
 
+    relay = None   # with several workers: sends this worker's events to the others (cluster/notify.py)
+
     def publish(self, event: dict) -> None:
+        """An event of this process: to its subscribers, and to the other workers' feeds."""
+        self.publish_local(event)
+        if self.relay is not None:
+            self.relay(event)
+
+    def publish_local(self, event: dict) -> None:
+        """To this process's subscribers only (an event another worker sent)."""
         with self._lock:
             subs = list(self._subs)
         for loop, q in subs:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from fleet_server.broker.mosquitto import free_port
+from fleet_server.secrets_files import private_dir, tighten, write_private
 from fleet_server.settings import REPO_ROOT
 
 
@@ -21,8 +22,7 @@ class FleetServer:
                  mqtt_password: str = "server-secret", admin: tuple[str, str] = ("admin", "admin-secret-1"),
                  port: int | None = None, database_url: str | None = None, jwt_secret: str | None = None,
                  env: dict | None = None):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = private_dir(Path(workdir))   # its database, keys and log are secrets
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url or f"sqlite:///{self.workdir / 'siaga.db'}"
@@ -44,6 +44,9 @@ class FleetServer:
     def start(self, timeout: float = 30) -> "FleetServer":
         env = dict(os.environ)
         env.update(self.env)
+        if not self.log.exists():
+            write_private(self.log, b"")
+        tighten(self.log)
         self._logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from fleet_server.cli import app; app()", "serve", "--port", str(self.port)],
