@@ -39,6 +39,9 @@ class FleetApi:
         """A unit (callsign, agency, type, home station, bound tracker): POST /units."""
         return self._check(self.http.post("/units", json=fields))
 
+    def create_user(self, username: str, password: str, role: str) -> dict:
+        return self._check(self.http.post("/users", json={"username": username, "password": password, "role": role}))
+
     def device(self, device_id: str) -> dict:
         return self._check(self.http.get(f"/devices/{device_id}"))
 

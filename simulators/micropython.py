@@ -46,8 +46,10 @@ class MpyProcess:
     """A long-running MicroPython process (a device), in its own session so it can be killed whole.
     stop() always ends it (SIGTERM, then SIGKILL); kill() is a power cut."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict | None = None, log: Path | None = None):
+    def __init__(self, argv: list[str], cwd: Path, env: dict | None = None, log: Path | None = None,
+                 binary: str | None = None):
         self.argv = argv
+        self.binary = binary or micropython_binary()
         self.cwd = cwd
         self.env = mpy_env(env)
         self.log = log or (Path(cwd) / "mpy.log")
@@ -56,7 +58,7 @@ class MpyProcess:
 
     def start(self) -> "MpyProcess":
         self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([micropython_binary(), *self.argv], cwd=self.cwd, env=self.env,
+        self.proc = subprocess.Popen([self.binary, *self.argv], cwd=self.cwd, env=self.env,
                                      stdout=self._logf, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

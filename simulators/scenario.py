@@ -29,17 +29,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleet_server.domain.jurisdiction import Jurisdiction, JurisdictionError
+from fleet_server.domain.units import UNIT_TYPES
 from protocols.messages import CATEGORIES
 from protocols.topics import valid_device_id
 
 Agency = Literal["police", "fire", "medical", "sar", "disaster"]
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
-UnitType = Literal["ambulance", "fire_truck", "police_car", "sar_boat", "rescue"]
+# One vocabulary with the server: a scenario's unit type is what POST /api/v1/units accepts.
+UnitType = Literal[UNIT_TYPES]  # type: ignore[valid-type]
 SiteKind = Literal["park", "school", "campus", "market", "mall", "terminal", "station", "street", "square",
                    "office", "hospital", "mosque", "stadium", "river", "residential"]
-# Which agencies may field each unit type ("rescue" is the generic rescue truck several agencies own).
+# Which agencies may field each unit type (the rescue truck is the generic one several agencies own).
 UNIT_AGENCIES = {"ambulance": ("medical",), "fire_truck": ("fire",), "police_car": ("police",),
-                 "sar_boat": ("sar", "disaster"), "rescue": ("sar", "fire", "disaster")}
+                 "motorbike": ("police", "medical"), "sar_boat": ("sar", "disaster"),
+                 "rescue_truck": ("sar", "fire", "disaster")}
+assert set(UNIT_AGENCIES) == set(UNIT_TYPES), "every server unit type needs its agencies here"
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]

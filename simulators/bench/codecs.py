@@ -1,5 +1,5 @@
 """Encode/decode operations per second for each codec, on CPython and on the MicroPython binary,
-measured in the same run (issue 2). `python -m simulators.bench.codecs [--smoke]`"""
+measured in the same run. `python -m simulators.bench.codecs [--smoke]`"""
 from __future__ import annotations
 
 import json

@@ -110,7 +110,7 @@ def main(smoke: bool = False) -> dict:
         tmp = Path(tmp)
         broker = Mosquitto(tmp / "broker")
         broker.add_account(SERVER_USER, SERVER_PASS, role="server")
-        for n in range(2 * n_press):
+        for n in range(2 * n_press + queue_load):
             broker.add_account(f"bench-btn-{n:03d}", f"pw-bench-btn-{n:03d}")
         broker.start()
         srv = FleetServer(tmp / "srv", broker.host, broker.port, mqtt_user=SERVER_USER, mqtt_password=SERVER_PASS,
@@ -122,8 +122,9 @@ def main(smoke: bool = False) -> dict:
             if httpx.get(srv.base_url + "/console/", timeout=5).status_code != 200:
                 raise RuntimeError("this server does not serve the console: include fleet_server.console.router in create_app")
             srv.api("POST", "/users", json={"username": DISPATCHER[0], "password": DISPATCHER[1], "role": "dispatcher"}).raise_for_status()
-            buttons = [Button(broker, srv, n) for n in range(2 * n_press)]
-            announce(buttons, srv)
+            buttons = [Button(broker, srv, n) for n in range(2 * n_press + queue_load)]
+            timed, load = buttons[:2 * n_press], buttons[2 * n_press:]
+            announce(buttons, srv, timeout=20 + queue_load / 10)
             pw = sync_playwright().start()
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
             page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -134,14 +135,14 @@ def main(smoke: bool = False) -> dict:
             page.wait_for_selector("#feed-state[data-state=live]", timeout=15000)
             page.evaluate(OBSERVER)
 
-            idle = measure(page, srv, buttons[:n_press])
-            for k in range(queue_load):
-                srv.api("POST", "/incidents/reports", json={"category": "disaster", "summary": f"bench report {k}",
-                                                          "lat_udeg": LAT0 + 20000, "lon_udeg": LON0 + k * 100}).raise_for_status()
-            page.wait_for_function(f"document.querySelectorAll('#queue [data-incident]').length >= {queue_load + n_press}",
-                                   timeout=60000)
-            busy = measure(page, srv, buttons[n_press:])
-            rows = page.evaluate("document.querySelectorAll('#queue [data-incident]').length")
+            idle = measure(page, srv, timed[:n_press])
+            # A busy evening: queue_load open SOS from buttons 400 m apart (none folds into another).
+            for b in load:
+                b.press()
+            rows_at_least = "(n) => document.querySelectorAll('#queue [data-incident]').length >= n"
+            page.wait_for_function(rows_at_least, arg=queue_load + n_press, timeout=60000)
+            busy = measure(page, srv, timed[n_press:])
+            rows = page.evaluate("() => document.querySelectorAll('#queue [data-incident]').length")
             browser.close()
         finally:
             if pw:

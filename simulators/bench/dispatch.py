@@ -1,4 +1,4 @@
-"""Nearest-available-unit recommendation among 10,000 units (issue 9): p50/p90/p99 of
+"""Nearest-available-unit recommendation among 10,000 units: p50/p90/p99 of
 Recommender.recommend() over random incidents in and around Bandung, with every result checked
 against a brute-force ranking on a sample. `python -m simulators.bench.dispatch [--smoke]`"""
 from __future__ import annotations
@@ -8,17 +8,18 @@ import random
 import sys
 import time
 
-from fleet_server.dispatch.eta import GreatCircleEta
-from fleet_server.dispatch.recommend import IncidentSite, Recommender, RecommenderConfig
-from fleet_server.units.geo import haversine_m
-from fleet_server.units.model import AGENCIES, Position, Unit
-from fleet_server.units.tracking import Tracking
+from fleet_server.domain.eta import GreatCircleEta
+from fleet_server.domain.geo import haversine_m
+from fleet_server.domain.recommend import IncidentSite, Recommender, RecommenderConfig
+from fleet_server.domain.tracking import Tracking
+from fleet_server.domain.units import AGENCIES, Position, Unit
 from simulators.bench.results import percentiles, write
 
 CENTRE = (-6914744, 107609810)
 SPREAD = 150_000           # +-0.15 degree: about 33 x 33 km, greater Bandung
 TYPES = {"police": ("police_car", "motorbike"), "fire": ("fire_truck", "rescue_truck"),
-         "medical": ("ambulance", "motorbike"), "sar": ("rescue_truck", "sar_boat"), "disaster": ("rescue_truck",)}
+         "medical": ("ambulance", "motorbike"), "sar": ("rescue_truck", "sar_boat"), "disaster": ("rescue_truck",),
+         "traffic": ("motorbike", "rescue_truck")}
 
 
 def build_fleet(n: int, rnd: random.Random, now: float) -> Tracking:

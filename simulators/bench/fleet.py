@@ -1,4 +1,4 @@
-"""Connected devices at scale (issue 6): N protocol-level buttons held by ONE simulator process
+"""Connected devices at scale: N protocol-level buttons held by ONE simulator process
 against one broker and the real fleet server (registered through its API), with heartbeats flowing.
 Records how many connected, connect rate, heartbeats delivered, how many the server shows online,
 and memory per device for the simulator, the broker and the server.

@@ -1,4 +1,4 @@
-"""GSM numbers (issue 5): SMS PDU codec ops/s on CPython and MicroPython, AT command round trips
+"""GSM numbers: SMS PDU codec ops/s on CPython and MicroPython, AT command round trips
 through a real pty, and the center gateway's SMS throughput and latency (simulated modem -> pyserial
 -> driver -> classification -> sink). `python -m simulators.bench.gsm [--smoke]`"""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from simulators.bench.results import REPO, percentiles, write
 
 SCRIPT = r"""
 import sys, time
-from firmware.app import sms_pdu as P
+from protocols.sms import pdu as P
 N = int(sys.argv[1])
 clock = getattr(time, "perf_counter", time.time)
 SOS = "SG1;A;btn-bdg-0001;3;17;1795377355;M;B;1;-6914744;107609810;F;5;0;0123456789ABCDEF"
@@ -51,7 +51,7 @@ def _codec(n: int) -> dict:
 
 
 def _at_round_trip(n: int, tmp: Path) -> dict:
-    from firmware.app.modem import Modem
+    from protocols.at.modem import Modem
     from fleet_server.sms.serial_uart import SerialUart
     from simulators.modem import SimModem, SmsNetwork
 
@@ -143,8 +143,8 @@ def _gateway(n: int, tmp: Path) -> dict:
         center.stop()
 
 
-GSM_MODULES = ["firmware/app/modem.py", "firmware/app/modem_parse.py", "firmware/app/modem_data.py",
-               "firmware/app/modem_sos.py", "firmware/app/sms_pdu.py"]
+GSM_MODULES = ["protocols/at/modem.py", "protocols/at/parse.py", "protocols/at/data.py",
+               "firmware/app/modem_sos.py", "protocols/sms/pdu.py"]
 
 
 def _footprint(tmp: Path) -> dict:
@@ -158,7 +158,7 @@ def _footprint(tmp: Path) -> dict:
         subprocess.run([str(mpy_cross), "-o", str(dst), str(REPO / rel)], check=True, timeout=60)
         sizes[rel] = dst.stat().st_size
     code = ("import gc\ngc.collect()\na = gc.mem_alloc()\n"
-            "import firmware.app.modem, firmware.app.modem_data, firmware.app.modem_sos, firmware.app.sms_pdu\n"
+            "import protocols.at.modem, protocols.at.data, firmware.app.modem_sos, protocols.sms.pdu\n"
             "gc.collect()\nprint(gc.mem_alloc() - a)")
     env = dict(os.environ, MICROPYPATH=f".frozen:{REPO}")
     p = subprocess.run([str(mpy_bin), "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)

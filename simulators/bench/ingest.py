@@ -1,4 +1,4 @@
-"""Position ingest end to end in one process (issue 9): decode via protocols, validate, filter,
+"""Position ingest end to end in one process: decode via protocols, validate, filter,
 latest position, batched persist to SQLite, telemetry to VictoriaMetrics (InfluxDB v2 write API),
 as a ratio to a bare paho-mqtt subscriber that only counts, and R, the ratio to `mosquitto_sub`,
 all draining the same stream from the same broker in the same run, at QoS 1 with zero loss.
@@ -6,8 +6,8 @@ all draining the same stream from the same broker in the same run, at QoS 1 with
 Method: three persistent sessions (clean_session false) subscribe at QoS 1, then one publisher
 (a separate process) puts N position reports from 500 trackers on the broker, which queues N for
 each session; each consumer then connects alone and its drain rate is N / (time to the Nth
-message). The ingest path is fleet_server.units.TrackerLink -> Fleet.handle (the core's ingest
-may route `pos` to the same Fleet.handle; this bench measures the units pipeline itself).
+message). The ingest path is fleet_server.ingest.tracker_link.TrackerLink -> Fleet.handle (the
+server's ingest routes `pos` to the same Fleet.handle; this bench measures the units pipeline itself).
 
 `python -m simulators.bench.ingest [--smoke]`"""
 from __future__ import annotations
@@ -24,11 +24,20 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleet_server.storage.db import make_engine
+from fleet_server.storage.db import make_engine, upgrade
 from protocols import codec_json, topics
 from simulators.bench.results import write
 
 USER, PASS = "bench-server", "bench-secret"
+# The broker binds each client id to the account of the same name (use_username_as_clientid): every
+# client of the bench logs in as its own account, or they would take each other's session.
+CLIENTS = ("bench-publisher", "bench-bare", "bench-mosqsub", "bench-ingest", "bench-ingest-nt")
+
+
+def accounts(broker) -> None:
+    """The bench's broker accounts: the server's, and one per client of the bench."""
+    for name in (USER, *CLIENTS):
+        broker.add_account(name, PASS, role="server")
 DEVICES = 500
 TOPIC = topics.subscription_up("pos")
 BASE = (-6914744, 107609810)
@@ -56,7 +65,7 @@ def publish_main(host: str, port: int, n: int, now: float, round_: int, rounds: 
     """The publisher process: every message at QoS 1, waits for every PUBACK."""
     msgs = stream(n, now=now, round_=round_, rounds=rounds)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
-    c.username_pw_set(USER, PASS)
+    c.username_pw_set("bench-publisher", PASS)
     c.max_inflight_messages_set(2000)
     c.max_queued_messages_set(0)
     c.connect(host, port, keepalive=60)
@@ -75,7 +84,7 @@ def _session(host, port, client_id) -> None:
     """Create a persistent QoS 1 session with our subscription, then leave."""
     done = threading.Event()
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-    c.username_pw_set(USER, PASS)
+    c.username_pw_set(client_id, PASS)
     c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(TOPIC, qos=1)
     c.on_subscribe = lambda *a: done.set()
     c.connect(host, port, 60)
@@ -95,7 +104,7 @@ def drain_bare(host, port, n, timeout) -> dict:
         if count[0] >= n:
             done.set()
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=False)
-    c.username_pw_set(USER, PASS)
+    c.username_pw_set("bench-bare", PASS)
     c.on_message = on_message
     t0 = time.perf_counter()
     c.connect(host, port, 60)
@@ -110,7 +119,7 @@ def drain_bare(host, port, n, timeout) -> dict:
 def drain_mosquitto_sub(host, port, n, timeout) -> dict:
     exe = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
     t0 = time.perf_counter()
-    p = subprocess.run([exe, "-h", host, "-p", str(port), "-u", USER, "-P", PASS, "-c", "-i", "bench-mosqsub",
+    p = subprocess.run([exe, "-h", host, "-p", str(port), "-u", "bench-mosqsub", "-P", PASS, "-c", "-i", "bench-mosqsub",
                         "-q", "1", "-t", TOPIC, "-C", str(n), "-W", str(int(timeout))],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 10)
     dt = time.perf_counter() - t0
@@ -122,17 +131,18 @@ class IngestConsumer:
     """The units pipeline, built once; each drain connects its persistent session anew."""
 
     def __init__(self, host, port, workdir: Path, influx_url: str | None, client_id: str = "bench-ingest"):
+        from fleet_server.app import open_fleet
+        from fleet_server.domain.units import Unit
         from fleet_server.telemetry import TelemetryConfig
-        from fleet_server.units.fleet import Fleet, FleetConfig
-        from fleet_server.units.model import Unit
 
         self.host, self.port = host, port
         # The core's engine: SQLite in WAL mode with synchronous=NORMAL, as the server runs it.
         self.client_id = client_id
         self.engine = make_engine(f"sqlite:///{workdir / (client_id + '.db')}")
+        upgrade(self.engine)
         tele = TelemetryConfig(url=influx_url, batch_size=2000) if influx_url else None
-        self.fleet = Fleet(self.engine, publish=lambda *a: None,
-                           config=FleetConfig(telemetry=tele, persist_batch=2000, persist_delay_s=0.2))
+        self.fleet = open_fleet(self.engine, lambda *a: None, telemetry=tele, persist_batch=2000,
+                                persist_delay_s=0.2)
         self.fleet.register_many([Unit(id=f"B{d:04d}", callsign=f"B{d}", agency="medical", type="ambulance",
                                        device_id=f"trk-b{d:04d}") for d in range(DEVICES)])
         self.accepted = 0
@@ -146,11 +156,12 @@ class IngestConsumer:
             self._done.set()
 
     def drain(self, n: int, timeout: float) -> dict:
-        from fleet_server.units.tracker_link import TrackerLink
+        from fleet_server.ingest.tracker_link import TrackerLink
         before = self.accepted
         self._target = before + n
         self._done.clear()
-        link = TrackerLink(self.fleet, self.host, self.port, USER, PASS, client_id=self.client_id, clean_start=False)
+        link = TrackerLink(self.fleet, self.host, self.port, self.client_id, PASS, client_id=self.client_id,
+                           clean_start=False)
         t0 = time.perf_counter()
         try:
             link.start()
@@ -177,15 +188,16 @@ class IngestConsumer:
 def stage_costs(n: int, workdir: Path) -> dict:
     """Microseconds a message for each in-process stage, without the network: what is left of the
     measured per-message time is paho's framing, acks and the socket."""
-    from fleet_server.units.fleet import Fleet, FleetConfig
-    from fleet_server.units.model import Unit
+    from fleet_server.app import open_fleet
+    from fleet_server.domain.units import Unit
 
     msgs = stream(n)
     t0 = time.perf_counter()
     decoded = [codec_json.decode(p, t) for t, p in msgs]
     decode_us = (time.perf_counter() - t0) / n * 1e6
     engine = make_engine(f"sqlite:///{workdir / 'stages.db'}")
-    fleet = Fleet(engine, publish=lambda *a: None, config=FleetConfig(persist_batch=2000, persist_delay_s=10))
+    upgrade(engine)
+    fleet = open_fleet(engine, lambda *a: None, persist_batch=2000, persist_delay_s=10)
     fleet.register_many([Unit(id=f"B{d:04d}", callsign=f"B{d}", agency="medical", type="ambulance",
                               device_id=f"trk-b{d:04d}") for d in range(DEVICES)])
     now = time.time()
@@ -215,7 +227,7 @@ def main(smoke: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="siaga-bench-ingest-") as tmp:
         tmp = Path(tmp)
         broker = Mosquitto(tmp / "broker")
-        broker.add_account(USER, PASS, role="server")
+        accounts(broker)
         vm = None
         influx_url = None
         consumer = None
@@ -231,7 +243,7 @@ def main(smoke: bool = False) -> dict:
             for cid in ("bench-bare", "bench-ingest", "bench-ingest-nt"):
                 _session(broker.host, broker.port, cid)
             subprocess.run([shutil.which("mosquitto_sub") or "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
-                            "-u", USER, "-P", PASS, "-c", "-i", "bench-mosqsub", "-q", "1", "-t", TOPIC, "-E"],
+                            "-u", "bench-mosqsub", "-P", PASS, "-c", "-i", "bench-mosqsub", "-q", "1", "-t", TOPIC, "-E"],
                            check=True, timeout=10)
             consumer = IngestConsumer(broker.host, broker.port, tmp, influx_url)
             plain = IngestConsumer(broker.host, broker.port, tmp, None, client_id="bench-ingest-nt")

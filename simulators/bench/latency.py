@@ -1,4 +1,4 @@
-"""Alarm -> ack latency under background position load (issue 6, item 5), in ONE run on ONE broker
+"""Alarm -> ack latency under background position load, in ONE run on ONE broker
 against the real fleet server process (SQLite in a temp dir).
 
 1. Ceiling C: the ingest benchmark's method (simulators.bench.ingest) applied to the server process.

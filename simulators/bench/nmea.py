@@ -1,4 +1,4 @@
-"""NMEA sentences parsed per second by the firmware parser (firmware/app/nmea.py), on CPython and
+"""NMEA sentences parsed per second by the firmware parser (protocols/nmea/parse.py), on CPython and
 on the MicroPython binary in the same run: framing + checksum + decode through NmeaReader, and
 the epoch assembler on top. The stream is every gpsd capture in the shared data, concatenated
 (real receivers' mix: GSV-heavy u-blox, glued and broken cold-boot lines, 8-decimal Trimble).
@@ -17,7 +17,7 @@ from tests.support.paths import SHARED_DATA
 # CPU share a tracker spends on its GPS: sentences_per_s / sentences a second.
 SCRIPT = r"""
 import sys, time
-from firmware.app import nmea
+from protocols.nmea import parse as nmea
 try:
     clock = time.perf_counter
 except AttributeError:

@@ -1,4 +1,4 @@
-"""Provisioning numbers (issue 8): how long each step of `siaga device provision` takes against a
+"""Provisioning numbers: how long each step of `siaga device provision` takes against a
 simulated board (MicroPython on a pty), the real fleet server and Mosquitto; how many bytes a board
 receives per kind and board; and how long the broker reload from the server's records takes with
 1,000 and 10,000 registered devices. `python -m simulators.bench.provisioning [--smoke]`

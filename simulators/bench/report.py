@@ -82,6 +82,16 @@ KNOWN = {
     "server": [("sustained alarm ingest", "alarms/s",
                 [("sqlite", "results.sqlite.sustained.alarms_per_s"),
                  ("postgresql", "results.postgresql.sustained.alarms_per_s")])],
+    "workers": [("sustained alarm ingest by workers on one broker", "alarms/s",
+                 [(f"{n} worker{'s' * (n > 1)}", f"topologies.{n}.alarm_ingest.alarms_per_s") for n in (1, 2, 3)]),
+                ("sustained position ingest by workers on one broker", "positions/s",
+                 [(f"{n} worker{'s' * (n > 1)}", f"topologies.{n}.position_ingest.positions_per_s")
+                  for n in (1, 2, 3)]),
+                ("lease takeover after SIGKILL of the holder", "s",
+                 [(f"{n} workers", f"topologies.{n}.storm_with_worker_kill.lease_takeover_max_s") for n in (2, 3)])],
+    "server_drain": [("sustained alarm ingest (drain only)", "alarms/s",
+                      [("sqlite", "results.sqlite.sustained.alarms_per_s"),
+                       ("postgresql", "results.postgresql.sustained.alarms_per_s")])],
 }
 
 

@@ -1,4 +1,4 @@
-"""Fleet server core (issue 4): alarm -> incident committed -> ack published, measured at the
+"""Fleet server core: alarm -> incident committed -> ack published, measured at the
 device, on the real server process against a real Mosquitto.
 
 1. latency at idle: one button sends an alarm, waits for its ack, repeats (p50/p99 of the round
@@ -10,7 +10,9 @@ device, on the real server process against a real Mosquitto.
    database holds each sent alarm once.
 Each on SQLite (WAL, the default) and on PostgreSQL (a private cluster, when installed).
 
-`python -m simulators.bench.server [--smoke]`  -> bench/results/server.json"""
+`python -m simulators.bench.server [--smoke]`  -> bench/results/server.json
+`python -m simulators.bench.server --drain [--smoke]`: part 3 alone (about a minute, not five),
+for a before/after pair of the drain  -> bench/results/server_drain.json"""
 from __future__ import annotations
 
 import socket
@@ -198,7 +200,7 @@ def _stored_alarms(url: str) -> int:
         return c.execute("SELECT count(*) FROM alarms").fetchone()[0]
 
 
-def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None) -> dict:
+def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None, drain_only: bool = False) -> dict:
     broker = Mosquitto(workdir / "broker")
     broker.add_account(SERVER_USER, SERVER_PASS, role="server")
     broker.add_account(LOAD_USER, LOAD_PASS, role="server")
@@ -216,6 +218,10 @@ def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None) -
         _register(srv, "button", [lat_dev])
         _register(srv, "tracker", trackers)
         _register(srv, "button", buttons)
+        if drain_only:
+            sustained = _sustained(broker, srv, buttons, n_sustained)
+            sustained["stored_exactly_once"] = _stored_alarms(srv.database_url) == sustained["alarms_sent"]
+            return {"engine": engine, "sustained": sustained}
         idle = _latency(broker, lat_dev, n_lat, 1)
         load = PositionLoad(broker, trackers, 1000).start()
         t0 = time.monotonic()
@@ -240,20 +246,24 @@ def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None) -
         broker.stop()
 
 
-def main(smoke: bool = False) -> dict:
+def main(smoke: bool = False, drain_only: bool = False) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="siaga-bench-server-") as d:
-        results["sqlite"] = run_one("sqlite", smoke, Path(d) / "sqlite", None)
+        results["sqlite"] = run_one("sqlite", smoke, Path(d) / "sqlite", None, drain_only)
         if pg.available():
             cluster = pg.PostgresCluster().start()
             try:
-                results["postgresql"] = run_one("postgresql", smoke, Path(d) / "pg", cluster.new_database("bench"))
+                results["postgresql"] = run_one("postgresql", smoke, Path(d) / "pg", cluster.new_database("bench"),
+                                                drain_only)
             finally:
                 cluster.stop()
     doc = {"targets": {"ack_p99_ms": 50, "sustained_alarms_per_s_sqlite": 2000}, "results": results,
            "method": __doc__}
-    path = write("server", doc, smoke=smoke)
+    path = write("server_drain" if drain_only else "server", doc, smoke=smoke)
     for engine, r in results.items():
+        if drain_only:
+            print(engine, "sustained", r["sustained"])
+            continue
         print(engine, "idle", r["ack_latency_ms_idle"], "\n  under load", r["ack_latency_ms_under_position_load"],
               "\n  sustained", r["sustained"])
     print(path)
@@ -261,4 +271,4 @@ def main(smoke: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    main(smoke="--smoke" in sys.argv)
+    main(smoke="--smoke" in sys.argv, drain_only="--drain" in sys.argv)

@@ -27,6 +27,7 @@ PATTERNS = ("selftest", "idle", "no_connection", "waiting", "received", "dispatc
 RELEASE_GAP_MS = 80      # > the default 30 ms debounce plus a tick
 HOLD_MARGIN_MS = 250     # a press lasts hold_ms plus this, so the firmware's debounce and tick fit
 ENTRY = "from firmware.main import main; main()"
+RESET_EXIT = 75          # the sim port's exit status for a reset (reset_on_switch; firmware/ports/sim.py)
 
 
 class FirmwareError(RuntimeError):
@@ -38,8 +39,13 @@ class FirmwareButton:
                  category: str = "medical", site: str = "Taman Lansia", lat: int = -6902000,
                  lon: int = 107622000, hold_ms: int = 1500, heartbeat_s: int = 60, resend_s: int = 2,
                  keys: dict | None = None, tamper: bool = True, heap_kb: int | None = None,
-                 heap_sample_ms: int = 0, config_text: str | None = None, modem: str | None = None, **cfg):
+                 heap_sample_ms: int = 0, config_text: str | None = None, modem: str | None = None,
+                 code_dir: Path | None = None, binary: str | None = None, reset_on_switch: bool = False,
+                 **cfg):
         self.workdir = Path(workdir)
+        self.code_dir = code_dir    # run these files (a release's .mpy) instead of the checkout's sources
+        self.binary = binary        # another MicroPython binary (e.g. a 32-bit build)
+        self.reset_on_switch = reset_on_switch  # a switch of release ends the process (exit 75)
         self.modem = modem
         self.flash = self.workdir / "flash"
         self.device_id = device_id
@@ -73,8 +79,13 @@ class FirmwareButton:
                "SIAGA_HEAP_SAMPLE_MS": str(self.heap_sample_ms)}
         if self.modem:
             env["SIAGA_MODEM"] = self.modem
+        if self.reset_on_switch:
+            env["SIAGA_RESET_ON_SWITCH"] = "1"
+        if self.code_dir is not None:
+            env["MICROPYPATH"] = f".frozen:{self.code_dir}"
         argv = (["-X", f"heapsize={self.heap_kb}K"] if self.heap_kb else []) + ["-c", ENTRY]
-        self.proc = MpyProcess(argv, cwd=self.workdir, env=env, log=self.workdir / "firmware.log").start()
+        self.proc = MpyProcess(argv, cwd=self.workdir, env=env, log=self.workdir / "firmware.log",
+                                binary=self.binary).start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
@@ -100,6 +111,10 @@ class FirmwareButton:
     def restart(self, timeout: float = 10.0) -> "FirmwareButton":
         self.stop()
         return self.start(timeout)
+
+    @property
+    def exit_status(self) -> int | None:
+        return self.proc.proc.poll() if self.proc is not None and self.proc.proc is not None else None
 
     @property
     def running(self) -> bool:

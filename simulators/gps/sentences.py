@@ -1,6 +1,6 @@
 """Writing NMEA 0183 text: checksums, coordinates and times from the integer units the wire
 protocol uses (microdegrees, Unix seconds), and re-timing a captured sentence to another time.
-Reading NMEA is the firmware parser's job (firmware.app.nmea); this module only writes."""
+Reading NMEA is the firmware parser's job (protocols.nmea.parse); this module only writes."""
 from __future__ import annotations
 
 import time

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from firmware.app import nmea
+from protocols.nmea import parse as nmea
 from simulators.gps.sentences import hhmmss, ddmmyy, lat_fields, lon_fields, sentence
 
 EARTH_M = 6_371_000.0

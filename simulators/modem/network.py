@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from firmware.app import sms_pdu
+from protocols.sms import pdu as sms_pdu
 
 WIB_QUARTERS = 28  # Western Indonesia Time, UTC+7, as Indonesian SMSCs stamp it
 

@@ -1,7 +1,10 @@
 """A virtual SIM800L / SIM7600E on a pseudo-terminal, speaking the AT dialect of the captures in
 ../shared/data/gsm: echo until ATE0, '\\r\\n<line>\\r\\n' framing, the CR LF '>' SP prompt, +CME/+CMS
-errors, +CMTI/+CREG URCs, SIM7600 AT+CMQTT* bridged to a real MQTT broker with paho, SIM800
-AT+CIPSTART TCP on real loopback sockets.
+errors, +CMTI/+CREG URCs, SIM7600 AT+CMQTT* bridged to a real MQTT broker with paho (over TLS when
+the client was acquired with server_type 1: the SSL context of AT+CSSLCFG/AT+CMQTTSSLCFG, the
+broker's certificate checked against the CA written with AT+CCERTDOWN, a refusal reported as
++CMQTTCONNECT: <idx>,32 with the reason kept in tls_errors), SIM800 AT+CIPSTART TCP on real
+loopback sockets.
 
 Faults (set at any time, e.g. modem.faults.add("hang")):
   no_network  registration 'searching', CSQ 99, SMS fails with +CMS ERROR: 331, data refused
@@ -18,6 +21,7 @@ import os
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 import tty
@@ -26,8 +30,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.app import sms_pdu
-from firmware.app import modem_parse as parse
+from protocols.sms import pdu as sms_pdu
+from protocols.at import parse
 
 MODELS = {
     "SIM800": ("SIM800 R14.18", "SIMCOM_Ltd", "SIM800L"),
@@ -52,6 +56,8 @@ class SimModem:
         self.sent: list[dict] = []           # every SMS this modem sent (decoded)
         self.commands: list[str] = []        # every command line received
         self.resets = 0
+        self.certs: dict[str, bytes] = {}    # AT+CCERTDOWN files: kept across resets, as on flash
+        self.tls_errors: list[str] = []      # why each TLS handshake to a broker failed
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread = None
@@ -70,6 +76,7 @@ class SimModem:
         self.pin_ok = self.pin is None
         self.mqtt_started = False
         self.mqtt_clients: dict[int, dict] = {}
+        self.ssl_ctx: dict[int, dict] = {}   # AT+CSSLCFG context -> {"sslversion", "authmode", "cacert"}
         self.tcp = None
         self.tcp_state = "IP INITIAL"
         self._rx = b""
@@ -321,6 +328,8 @@ class SimModem:
             return self._emit('+CUSD: 0,"Sisa pulsa Anda Rp 10.000",15')
         if ucmd.startswith("+CMQTT"):
             return self._cmqtt(ucmd, cmd)
+        if ucmd.startswith(("+CSSLCFG", "+CCERT")):
+            return self._ssl_cmd(ucmd, cmd)
         if ucmd.startswith("+CIP") or ucmd.startswith("+CSTT") or ucmd.startswith("+CIICR") or ucmd == "+CIFSR":
             return self._cip(ucmd, cmd)
         return self._reply(final="ERROR")
@@ -373,6 +382,9 @@ class SimModem:
             return self._emit(f"+CMQTTSUB: {idx},0")
         if kind == "cipsend":
             return self._tcp_send(body)
+        if kind == "certdown":
+            self.certs[args] = body
+            return self._reply()
 
     def _send_sms(self, kind: str, args, body: bytes) -> None:
         if "no_network" in self.faults:
@@ -421,7 +433,13 @@ class SimModem:
         if name == "CMQTTACCQ":
             if idx in self.mqtt_clients and self.mqtt_clients[idx].get("id"):
                 return self._reply(final="ERROR")
-            self.mqtt_clients[idx] = {"id": vals[1]}
+            # server_type: 0 TCP (the default), 1 SSL/TLS
+            self.mqtt_clients[idx] = {"id": vals[1], "server_type": int(vals[2]) if len(vals) > 2 else 0}
+            return self._reply()
+        if name == "CMQTTSSLCFG":
+            if idx not in self.mqtt_clients or len(vals) < 2 or not vals[1].isdigit():
+                return self._reply(final="ERROR")
+            self.mqtt_clients[idx]["ssl_ctx"] = int(vals[1])
             return self._reply()
         if name == "CMQTTREL":
             self.mqtt_clients.pop(idx, None)
@@ -465,8 +483,18 @@ class SimModem:
                 self._emit(f"+CMQTTCONNLOST: {idx},1")
 
         client.on_message = on_message
+        if c.get("server_type") == 1:
+            err = self._tls_for(client, c)
+            if err:
+                return self._emit(f"+CMQTTCONNECT: {idx},{err}")
         try:
             rc = client.connect("127.0.0.1", int(port), keepalive=int(vals[2]) if len(vals) > 2 else 60)
+        except ssl.SSLError as e:   # an OSError too: the handshake, not the socket
+            if isinstance(e, ssl.SSLCertVerificationError):
+                self.tls_errors.append(f"certificate verify failed: {e.verify_message}")
+            else:
+                self.tls_errors.append(f"handshake failed: {e.reason or e}")
+            return self._emit(f"+CMQTTCONNECT: {idx},32")
         except OSError:
             return self._emit(f"+CMQTTCONNECT: {idx},3")
         ok = threading.Event()
@@ -484,6 +512,67 @@ class SimModem:
         client.on_disconnect = on_disconnect
         c["paho"] = client
         self._emit(f"+CMQTTCONNECT: {idx},0")
+
+    def _tls_for(self, client, c: dict) -> int:
+        """TLS for a client acquired with server_type 1, from its SSL context: 0, or the +CMQTTCONNECT
+        error (33: authentication wanted but no CA set or written). The module checks the chain to
+        the CA, not the host name (no SNI is configured here)."""
+        cfg = self.ssl_ctx.get(c.get("ssl_ctx", 0), {})
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        if cfg.get("sslversion") == 3:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if cfg.get("authmode", 0) == 0:
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            pem = self.certs.get(cfg.get("cacert") or "")
+            if pem is None:
+                self.tls_errors.append("no CA certificate set for SSL context %d" % c.get("ssl_ctx", 0))
+                return 33
+            try:
+                ctx.load_verify_locations(cadata=pem.decode("ascii", "replace"))
+            except (ssl.SSLError, ValueError) as e:
+                self.tls_errors.append(f"CA file {cfg.get('cacert')} unreadable: {e}")
+                return 33
+        client.tls_set_context(ctx)
+        return 0
+
+    # --- SIM7600 SSL context and certificates ---------------------------------------------------
+
+    def _ssl_cmd(self, ucmd: str, cmd: str) -> None:
+        if self.model != "SIM7600":
+            return self._reply(final="ERROR")
+        name, _, arg = cmd[1:].partition("=")
+        name = name.upper()
+        vals = [v for v, _q in parse.fields(arg) or []]
+        if name == "CSSLCFG":
+            # AT+CSSLCFG="<item>",<ssl_ctx_index>,<value>
+            if len(vals) < 3 or not vals[1].isdigit():
+                return self._reply(final="ERROR")
+            item, ctx, value = vals[0].lower(), int(vals[1]), vals[2]
+            cfg = self.ssl_ctx.setdefault(ctx, {})
+            if item in ("sslversion", "authmode"):
+                if not value.isdigit() or int(value) > (4 if item == "sslversion" else 2):
+                    return self._reply(final="ERROR")
+                cfg[item] = int(value)
+            elif item in ("cacert", "clientcert", "clientkey", "ignorelocaltime", "negotiatetime", "enablesni"):
+                cfg[item] = value
+            else:
+                return self._reply(final="ERROR")
+            return self._reply()
+        if name == "CCERTDOWN":
+            # AT+CCERTDOWN="<filename>",<len>: '>' then exactly <len> bytes, then OK
+            if len(vals) < 2 or not vals[1].isdigit() or not vals[0] or int(vals[1]) > 10240:
+                return self._reply(final="ERROR")
+            return self._prompt("certdown", vals[0], int(vals[1]))
+        if name == "CCERTLIST":
+            return self._reply(*[f'+CCERTLIST: "{n}"' for n in sorted(self.certs)])
+        if name == "CCERTDELE":
+            if not vals or vals[0] not in self.certs:
+                return self._reply(final="ERROR")
+            del self.certs[vals[0]]
+            return self._reply()
+        return self._reply(final="ERROR")
 
     def _mqtt_publish(self, idx: int, qos: int, retain: bool) -> None:
         c = self.mqtt_clients.get(idx, {})
