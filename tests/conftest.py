@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hyp_settings
 
-from fleet_server.broker import Mosquitto
+from fleet_server.broker import Mosquitto, TlsListener
 
 # anyio resolves attributes lazily, building its map with `ast` on first use. When that first use is
 # a FileResponse in an in-process uvicorn thread while pytest's assertion rewriter runs ast.parse in
@@ -16,7 +16,7 @@ from fleet_server.broker import Mosquitto
 import anyio  # noqa: E402
 
 anyio.open_file  # noqa: B018
-from tests.support.paths import SHARED_DATA
+from tests.support.paths import shared_root
 
 # CI profile: at least 2,000 examples for each codec property; "dev" is quicker for local loops.
 hyp_settings.register_profile("ci", max_examples=2000, deadline=None)
@@ -29,15 +29,38 @@ OBSERVER_USER, OBSERVER_PASS = "observer", "observer-secret"
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        raise RuntimeError(f"shared captures not found at {SHARED_DATA}: set SIAGA_SHARED_DATA")
-    return SHARED_DATA
+    return shared_root()
 
 
-def start_broker(workdir: Path) -> Mosquitto:
-    """A real Mosquitto on a free loopback port with the server and observer accounts; per-device
-    accounts are added with broker.add_account(...) + broker.reload()."""
-    b = Mosquitto(workdir)
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module, shared by its tests (each opens its own context).
+    Playwright's sync API runs one instance per thread and keeps an event loop running in it while
+    it lives: one fixture for the whole suite means never two at once, and a module scope means
+    none is left running under the next module's own asyncio.run()."""
+    from tests.support.browser import Chromium
+    c = Chromium()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def broker_tls(workdir: Path, hosts=("127.0.0.1", "localhost")) -> TlsListener:
+    """A city CA and a broker certificate of its own (siaga pki's code), for a TLS listener on a free port."""
+    from fleet_server.broker import pki
+    from fleet_server.broker.mosquitto import free_port
+    pki.create_ca(workdir)
+    sc = pki.server_cert(workdir, list(hosts))
+    return TlsListener(sc.cert, sc.key, port=free_port(), ca=sc.ca)
+
+
+def start_broker(workdir: Path, tls: bool = True) -> Mosquitto:
+    """A real Mosquitto as the project runs it: plaintext on a free loopback port (broker.port), TLS
+    for devices on another (broker.tls.port, CA broker.tls.ca), the server and observer accounts;
+    per-device accounts are added with broker.add_account(...) + broker.reload()."""
+    workdir = Path(workdir)
+    b = Mosquitto(workdir, tls=broker_tls(workdir.with_name(workdir.name + "-pki")) if tls else None)
     b.add_account(SERVER_USER, SERVER_PASS, role="server")
     b.add_account(OBSERVER_USER, OBSERVER_PASS, role="observer")
     return b.start()

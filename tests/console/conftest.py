@@ -1,6 +1,6 @@
-"""Fixtures of the console tests: one headless Chromium per session, and per test a real Mosquitto
-(the `broker` fixture), the real fleet server with the console, users of each role, and panic buttons
-that publish real alarms through protocols.codec_json as registered devices."""
+"""Fixtures of the console tests: per test a real Mosquitto (the `broker` fixture), the real fleet
+server with the console, users of each role, and panic buttons that publish real alarms through
+protocols.codec_json as registered devices. The one headless Chromium is tests/conftest.py's."""
 from __future__ import annotations
 
 import time
@@ -12,7 +12,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from protocols import codec_json, topics
-from tests.support.browser import Chromium
+from protocols.rejection import Rejection
+from tests.support.mqtt import Recorder
 from tests.support.server import FleetServer
 
 AREAS = Path(__file__).resolve().parents[2] / "fleet_server" / "data" / "bandung"
@@ -20,15 +21,6 @@ USERS = {"viewer": "viewer-pw-1", "operator": "operator-pw-1", "dispatcher": "di
          "technician": "technician-pw-1"}
 # Accelerated colour thresholds so a test sees amber and red in seconds, not minutes.
 FAST_CLOCKS = {"SIAGA_CONSOLE_AMBER_AFTER_S": "3", "SIAGA_CONSOLE_RED_AFTER_S": "6"}
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    c = Chromium()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def start_server(tmp_path, broker, env: dict | None = None) -> FleetServer:
@@ -42,6 +34,22 @@ def start_server(tmp_path, broker, env: dict | None = None) -> FleetServer:
         srv.stop()
         raise
     return srv
+
+
+# Every marker wholly inside the map pane (nothing pushed off its edge) and the topmost thing at its
+# own centre (nothing covers it).
+MARKERS_SHOWN = """map => {
+  const m = map.getBoundingClientRect(), bad = [];
+  for (const el of map.querySelectorAll('.inc-icon, .unit-mk svg')) {
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    const inside = r.left >= m.left && r.right <= m.right && r.top >= m.top && r.bottom <= m.bottom;
+    const name = el.dataset.incident ? '#' + el.dataset.incident : el.parentElement.dataset.unit;
+    if (!inside) bad.push(name + ' outside the map');
+    else if (!hit || !(hit === el || el.contains(hit))) bad.push(name + ' covered');
+  }
+  return bad;
+}"""
 
 
 @pytest.fixture
@@ -149,3 +157,66 @@ def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):
         time.sleep(every)
         value = predicate()
     return value
+
+
+class Tracker:
+    """A unit's tracker as the protocol sees it: its own broker account, reporting a fix through
+    protocols.codec_json, recording the commands the server sends it."""
+
+    def __init__(self, server, broker, device_id: str, unit_id: str, callsign: str, lat: int, lon: int):
+        self.id, self.seq = device_id, 0
+        broker.add_account(device_id, f"pw-{device_id}")
+        broker.reload()
+        r = server.api("POST", "/devices", json={"id": device_id, "kind": "tracker", "category": "medical"})
+        assert r.status_code == 201, r.text
+        r = server.api("POST", "/units", json={"id": unit_id, "callsign": callsign, "agency": "medical",
+                                               "type": "ambulance", "home_station": "PSC 119", "device_id": device_id})
+        assert r.status_code == 201, r.text
+        self.inbox = Recorder(broker.host, broker.port, device_id, f"pw-{device_id}",
+                              topics=(topics.subscription_down(device_id),), client_id=device_id)
+        # The ingest learns of new devices on its next registry refresh and rejects a message
+        # before that ("unknown_device"), so the first fix is repeated until the unit has it.
+        def placed():
+            self.report(lat, lon)
+            return wait_until(lambda: server.api("GET", f"/units/{unit_id}").json()["position"], timeout=0.5)
+        assert wait_until(placed, timeout=10), f"{unit_id} never got a position"
+
+    def report(self, lat: int, lon: int, hdg: int = 90) -> None:
+        self.seq += 1
+        msg = {"v": 1, "t": "pos", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
+               "lat": lat, "lon": lon, "acc": 8, "spd": 0, "hdg": hdg, "fixq": 1, "sats": 9, "hdop": 9}
+        self.inbox.publish(topics.up(self.id, "pos"), codec_json.encode(msg))
+
+    def answer(self, order: dict, result: str = "accepted") -> None:
+        self.seq += 1
+        msg = {"v": 1, "t": "cmdres", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
+               "id": order["id"], "res": result}
+        self.inbox.publish(topics.up(self.id, "cmdres"), codec_json.encode(msg))
+
+    def orders(self) -> list[dict]:
+        out = []
+        for m in self.inbox.matching(lambda m: m.topic == topics.down(self.id, "cmd")):
+            cmd = codec_json.decode(m.payload, m.topic)
+            assert not isinstance(cmd, Rejection), cmd
+            if cmd["op"] == "dispatch":
+                out.append(cmd)
+        return out
+
+    def close(self) -> None:
+        self.inbox.close()
+
+
+@pytest.fixture
+def trackers(server, broker):
+    made: list[Tracker] = []
+
+    def make(*args) -> Tracker:
+        t = Tracker(server, broker, *args)
+        made.append(t)
+        return t
+
+    try:
+        yield make
+    finally:
+        for t in made:
+            t.close()

@@ -2,79 +2,7 @@
 and the unit's tracker — a registered tracker device on the real broker — receives the order."""
 from __future__ import annotations
 
-import time
-
-import paho.mqtt.client as mqtt
-import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-
-from protocols import codec_json, topics
-from protocols.rejection import Rejection
-from tests.console.conftest import USERS, start_server, wait_until
-from tests.support.mqtt import Recorder
-
-
-class Tracker:
-    """A unit's tracker as the protocol sees it: its own broker account, reporting a fix through
-    protocols.codec_json, recording the commands the server sends it."""
-
-    def __init__(self, server, broker, device_id: str, unit_id: str, callsign: str, lat: int, lon: int):
-        self.id, self.seq = device_id, 0
-        broker.add_account(device_id, f"pw-{device_id}")
-        broker.reload()
-        r = server.api("POST", "/devices", json={"id": device_id, "kind": "tracker", "category": "medical"})
-        assert r.status_code == 201, r.text
-        r = server.api("POST", "/units", json={"id": unit_id, "callsign": callsign, "agency": "medical",
-                                               "type": "ambulance", "home_station": "PSC 119", "device_id": device_id})
-        assert r.status_code == 201, r.text
-        self.inbox = Recorder(broker.host, broker.port, device_id, f"pw-{device_id}",
-                              topics=(topics.subscription_down(device_id),), client_id=device_id)
-        # The ingest learns of new devices on its next registry refresh and rejects a message
-        # before that ("unknown_device"), so the first fix is repeated until the unit has it.
-        def placed():
-            self.report(lat, lon)
-            return wait_until(lambda: server.api("GET", f"/units/{unit_id}").json()["position"], timeout=0.5)
-        assert wait_until(placed, timeout=10), f"{unit_id} never got a position"
-
-    def report(self, lat: int, lon: int, hdg: int = 90) -> None:
-        self.seq += 1
-        msg = {"v": 1, "t": "pos", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
-               "lat": lat, "lon": lon, "acc": 8, "spd": 0, "hdg": hdg, "fixq": 1, "sats": 9, "hdop": 9}
-        self.inbox.publish(topics.up(self.id, "pos"), codec_json.encode(msg))
-
-    def answer(self, order: dict, result: str = "accepted") -> None:
-        self.seq += 1
-        msg = {"v": 1, "t": "cmdres", "dev": self.id, "boot": 1, "seq": self.seq, "ts": int(time.time()),
-               "id": order["id"], "res": result}
-        self.inbox.publish(topics.up(self.id, "cmdres"), codec_json.encode(msg))
-
-    def orders(self) -> list[dict]:
-        out = []
-        for m in self.inbox.matching(lambda m: m.topic == topics.down(self.id, "cmd")):
-            cmd = codec_json.decode(m.payload, m.topic)
-            assert not isinstance(cmd, Rejection), cmd
-            if cmd["op"] == "dispatch":
-                out.append(cmd)
-        return out
-
-    def close(self) -> None:
-        self.inbox.close()
-
-
-@pytest.fixture
-def trackers(server, broker):
-    made: list[Tracker] = []
-
-    def make(*args) -> Tracker:
-        t = Tracker(server, broker, *args)
-        made.append(t)
-        return t
-
-    try:
-        yield make
-    finally:
-        for t in made:
-            t.close()
+from tests.console.conftest import USERS, Tracker, start_server, wait_until
 
 
 def test_given_an_sos_and_two_ambulances_when_the_dispatcher_assigns_the_recommended_one_by_clicks_then_its_tracker_gets_the_order_and_the_incident_resolves_on_scene(server, console, make_button, trackers):
@@ -107,7 +35,6 @@ def test_given_an_sos_and_two_ambulances_when_the_dispatcher_assigns_the_recomme
     p.page.wait_for_selector("#inc-state:has-text('dispatched')")
     p.page.keyboard.press("2")
     p.page.wait_for_selector(f"#units-board tr[data-unit='AMB-01'] td:has-text('#{inc_id}')")
-    p.screenshot("units")
     # The crew accepts and drives to the scene: dispatch sets "on scene", the clock stops, and the
     # operator can resolve with one click and a confirmation.
     near.answer(orders[0])
@@ -118,6 +45,11 @@ def test_given_an_sos_and_two_ambulances_when_the_dispatcher_assigns_the_recomme
         near.report(btn.lat, btn.lon)
         return wait_until(lambda: p.page.locator("#inc-state:has-text('onscene')").count() == 1, timeout=1)
     assert wait_until(arrived, timeout=15)
+    # ... and live: the board keeps the unit's incident once it is on scene.
+    p.page.keyboard.press("2")
+    p.page.wait_for_selector(f"#units-board tr[data-unit='AMB-01'] td:has-text('#{inc_id}')")
+    p.page.keyboard.press("1")
+    p.page.wait_for_selector(f"[data-incident-view='{inc_id}']")
     scene = p.page.inner_text("#inc-clocks div:nth-child(3)")
     assert "running" not in scene
     p.page.click("button[data-act=resolved]")
@@ -164,3 +96,66 @@ def test_given_a_short_stale_limit_when_a_unit_stops_reporting_then_the_board_an
         if tracker:
             tracker.close()
         srv.stop()
+
+
+def primary_actions(p) -> list[tuple[str, bool]]:
+    """The incident view's primary buttons: (action, enabled)."""
+    return p.page.eval_on_selector_all("#incident-pane button.primary", "els => els.map(e => [e.dataset.act, !e.disabled])")
+
+
+def test_given_an_sos_followed_to_the_scene_then_the_one_primary_action_follows_its_state_and_the_units_board_shows_the_unit_on_scene(server, console, make_button, trackers):
+    near = trackers("trk-amb-31", "AMB-31", "Ambulans 31", -6920000, 107608000)
+    trackers("trk-amb-32", "AMB-32", "Ambulans 32", -6950000, 107700000)  # still free: still recommended as backup
+    btn = make_button("btn-state")
+    p = console().login(server.base_url, "dispatcher", USERS["dispatcher"])
+    btn.press()
+    p.page.click("#queue [data-incident]")
+    inc_id = int(p.page.get_attribute("#queue [data-incident]", "data-incident"))
+    p.page.wait_for_selector(f"[data-incident-view='{inc_id}']")
+    p.page.wait_for_selector("#inc-recos .reco")
+    # new: acknowledge is the one primary action (the recommendations wait their turn).
+    assert wait_until(lambda: primary_actions(p) == [["acknowledge", True]], timeout=5), primary_actions(p)
+    p.page.keyboard.press("a")
+    p.page.wait_for_selector("#inc-state:has-text('acknowledged')")
+    p.page.wait_for_selector("#inc-recos .reco")
+    # acknowledged: assigning the top recommended unit is.
+    assert primary_actions(p) == [["assign", True]]
+    assert p.page.get_attribute("#incident-pane button.primary", "data-unit") == "AMB-31"
+    p.page.keyboard.press("d")
+    p.page.wait_for_selector("#confirm-dialog[open]")
+    p.page.keyboard.press("Enter")
+    orders = wait_until(near.orders, timeout=10)
+    p.page.wait_for_selector("#inc-state:has-text('dispatched')")
+    # Units out: resolve is next, greyed until one is on scene; a backup unit is a secondary choice.
+    assert wait_until(lambda: primary_actions(p) == [["resolved", False]], timeout=5), primary_actions(p)
+    near.answer(orders[0])
+
+    def arrived():
+        near.report(btn.lat, btn.lon)
+        return wait_until(lambda: p.page.locator("#inc-state:has-text('onscene')").count() == 1, timeout=1)
+    assert wait_until(arrived, timeout=15)
+    p.page.wait_for_selector("#inc-recos .reco[data-unit='AMB-32']")
+    assert wait_until(lambda: primary_actions(p) == [["resolved", True]], timeout=5), primary_actions(p)
+    p.screenshot("incident-onscene")
+    assert p.errors == [] and p.outside_requests == []
+
+
+def test_given_a_unit_on_scene_when_the_dispatcher_opens_the_units_board_then_its_row_names_the_incident(server, console, make_button, trackers):
+    amb = trackers("trk-amb-41", "AMB-41", "Ambulans 41", -6920000, 107608000)
+    btn = make_button("btn-board")
+    btn.press()
+    inc_id = wait_until(lambda: server.api("GET", "/incidents", params={"open": "true"}).json())[0]["id"]
+    assert server.api("POST", f"/incidents/{inc_id}/transition", json={"to_state": "acknowledged"}).status_code == 200
+    assert server.api("POST", "/dispatch/assignments", json={"incident": inc_id, "unit": "AMB-41"}).status_code in (200, 201)
+    amb.answer(wait_until(amb.orders, timeout=10)[0])
+
+    def arrived():
+        amb.report(btn.lat, btn.lon)
+        return wait_until(lambda: server.api("GET", f"/incidents/{inc_id}").json()["state"] == "onscene", timeout=1)
+    assert wait_until(arrived, timeout=15)
+    # Opened after the arrival (loaded from REST) ...
+    p = console().login(server.base_url, "dispatcher", USERS["dispatcher"])
+    p.page.keyboard.press("2")
+    p.page.wait_for_selector(f"#units-board tr[data-unit='AMB-41'] td:has-text('#{inc_id}')")
+    p.screenshot("units")
+    assert p.errors == [] and p.outside_requests == []

@@ -13,11 +13,12 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from fleet_server.api import refusals
 from fleet_server.broker.mosquitto import free_port
 from fleet_server.console import vendor
 from fleet_server.console.areas import DEFAULT_AREAS, area_collection
 from fleet_server.console.router import router
-from fleet_server.console.settings import ConsoleSettings
+from fleet_server.settings import Console, Settings
 from fleet_server.domain.jurisdiction import Jurisdiction
 
 
@@ -26,7 +27,9 @@ def console_only():
     """Only the console router, served by uvicorn in a thread; always shut down."""
     app = FastAPI()
     app.include_router(router)
-    app.state.console_settings = ConsoleSettings(amber_after_s=30, red_after_s=90, tile_url="http://127.0.0.1:1/{z}/{x}/{y}.png")
+    refusals.install(app)
+    app.state.settings = Settings(console={"amber_after_s": 30, "red_after_s": 90,
+                                           "tile_url": "http://127.0.0.1:1/{z}/{x}/{y}.png"})
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -58,7 +61,8 @@ def test_given_the_router_when_the_page_and_modules_are_fetched_then_they_are_se
 def test_given_a_path_outside_the_static_files_when_fetched_then_it_is_refused_with_a_reason(console_only, path):
     r = httpx.get(console_only + path, timeout=5)
     assert r.status_code == 404
-    assert r.json()["detail"].startswith(("no console file", "vendor/"))
+    assert r.json()["code"] in ("not_found", "not_vendored")
+    assert r.json()["reason"].startswith(("no console file", "vendor/"))
 
 
 def test_given_console_settings_when_the_page_asks_then_it_gets_thresholds_promise_and_tile_url(console_only):
@@ -71,7 +75,7 @@ def test_given_console_settings_when_the_page_asks_then_it_gets_thresholds_promi
 
 def test_given_amber_not_below_red_when_settings_load_then_they_are_refused_with_the_reason():
     with pytest.raises(ValidationError, match=r"amber_after_s \(300\) must be below red_after_s \(200\)"):
-        ConsoleSettings(amber_after_s=300, red_after_s=200)
+        Console(amber_after_s=300, red_after_s=200)
 
 
 def test_given_the_bandung_areas_when_the_map_asks_then_every_station_area_and_the_city_outline_come_back(console_only):
@@ -103,5 +107,5 @@ def test_given_a_vendor_dir_when_files_are_missing_or_of_another_version_then_it
     assert not vendor.is_vendored(tmp_path)
     (out / "VERSION").write_text(vendor.LEAFLET_VERSION + "\n")
     assert vendor.is_vendored(tmp_path)
-    # The checkout's own vendor step ran (make setup / the lead's hook): the console has its map.
+    # The checkout's own vendor step ran (make setup): the console has its map.
     assert vendor.is_vendored(), "run `python -m fleet_server.console.vendor`"

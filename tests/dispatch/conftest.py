@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fleet_server.units.model import Position, Unit
-from fleet_server.units.tracking import Tracking
+from fleet_server.domain.units import Position, Unit
+from fleet_server.domain.tracking import Tracking
 
 NOW = 1_790_000_000.0
 INCIDENT = (-6902481, 107618767)   # Gedung Sate, Bandung

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from fleet_server.dispatch.assignments import AssignmentConfig
-from fleet_server.dispatch.recommend import IncidentSite
-from fleet_server.units.fleet import Fleet, FleetConfig
-from fleet_server.units.model import Unit
-from fleet_server.units.tracker_link import TrackerLink
+from fleet_server.domain.assignments import AssignmentConfig
+from fleet_server.domain.fleet import Fleet, FleetConfig
+from fleet_server.domain.recommend import IncidentSite
+from fleet_server.domain.units import Unit
+from fleet_server.ingest.tracker_link import TrackerLink
 from tests.conftest import SERVER_PASS, SERVER_USER
 from tests.dispatch.conftest import INCIDENT, north_of
 from tests.dispatch.scripted import ScriptedDevice, wait_until
@@ -28,7 +28,7 @@ class Center:
         self.events: list[dict] = []
         holder = {}
         cfg = FleetConfig(assignments=AssignmentConfig(**{"ack_timeout_s": 30.0, "tick_s": 0.05, **assignment_cfg}))
-        self.fleet = Fleet(None, publish=lambda t, p, q: holder["link"].publish(t, p, q), config=cfg,
+        self.fleet = Fleet(publish=lambda t, p, q: holder["link"].publish(t, p, q), config=cfg,
                            on_event=self.events.append)
         self.link = holder["link"] = TrackerLink(self.fleet, broker.host, broker.port, SERVER_USER, SERVER_PASS,
                                                  client_id="test-tracking").start()

@@ -1,4 +1,4 @@
-"""Issue 9 end to end, every part real: the panic-button firmware and two tracker firmwares under
+"""Units and dispatch end to end, every part real: the panic-button firmware and two tracker firmwares under
 the MicroPython binary (GPS on ptys), Mosquitto, and the whole fleet server as a process (units,
 dispatch and the incident bridge wired in its lifespan).
 

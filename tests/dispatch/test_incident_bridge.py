@@ -7,13 +7,15 @@ from __future__ import annotations
 import time
 
 from protocols import codec_json
-from fleet_server.dispatch.assignments import AssignmentConfig
-from fleet_server.dispatch.incident_bridge import IncidentBridge
+from fleet_server.app import open_fleet
+from fleet_server.domain.assignments import AssignmentConfig
+from fleet_server.domain.fleet import FleetConfig
+from fleet_server.domain.incident_bridge import IncidentBridge
 from fleet_server.domain.service import IncidentService, Rules
+from fleet_server.domain.units import Unit
 from fleet_server.storage import incidents as incident_repo
 from fleet_server.storage.db import Database
-from fleet_server.units.fleet import Fleet, FleetConfig
-from fleet_server.units.model import Unit
+from fleet_server.storage.repositories import SqlIncidentStore
 from tests.dispatch.conftest import INCIDENT, north_of
 from tests.units.conftest import pos_msg
 
@@ -40,11 +42,11 @@ def state_of(db: Database, incident_id: int) -> str:
 
 def test_given_a_located_alarm_when_a_unit_is_ordered_accepts_and_arrives_then_the_incident_follows(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'siaga.db'}")
-    service = IncidentService(db, Rules())
+    service = IncidentService(SqlIncidentStore(db), Rules())
     sent: list[tuple[str, bytes, int]] = []
     seen: list[dict] = []
-    fleet = Fleet(db.engine, publish=lambda t, p, q: sent.append((t, p, q)),
-                  config=FleetConfig(assignments=AssignmentConfig(button_feedback=False)))
+    fleet = open_fleet(db.engine, lambda t, p, q: sent.append((t, p, q)),
+                       FleetConfig(assignments=AssignmentConfig(button_feedback=False)))
     bridge = IncidentBridge(fleet, service, forward=seen.append)
     fleet.dispatch.on_event = bridge.on_dispatch_event
     service.listeners.append(bridge.on_service_event)
@@ -79,8 +81,8 @@ def test_given_a_located_alarm_when_a_unit_is_ordered_accepts_and_arrives_then_t
 
 def test_given_an_open_order_when_the_incident_is_closed_then_the_order_is_cancelled(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'siaga.db'}")
-    service = IncidentService(db, Rules())
-    fleet = Fleet(db.engine, publish=lambda *a: None)
+    service = IncidentService(SqlIncidentStore(db), Rules())
+    fleet = open_fleet(db.engine, lambda *a: None)
     bridge = IncidentBridge(fleet, service)
     fleet.dispatch.on_event = bridge.on_dispatch_event
     service.listeners.append(bridge.on_service_event)

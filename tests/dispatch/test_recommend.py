@@ -6,11 +6,11 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from fleet_server.dispatch.eta import GreatCircleEta
-from fleet_server.dispatch.recommend import IncidentSite, Recommender, RecommenderConfig
-from fleet_server.units.geo import haversine_m
-from fleet_server.units.model import Position, Unit
-from fleet_server.units.tracking import Tracking
+from fleet_server.domain.eta import GreatCircleEta
+from fleet_server.domain.recommend import IncidentSite, Recommender, RecommenderConfig
+from fleet_server.domain.geo import haversine_m
+from fleet_server.domain.units import Position, Unit
+from fleet_server.domain.tracking import Tracking
 from tests.dispatch.conftest import INCIDENT, NOW, place
 
 SITE = IncidentSite(id=41, lat=INCIDENT[0], lon=INCIDENT[1], category="medical")

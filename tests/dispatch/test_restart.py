@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 from protocols import codec_json
-from fleet_server.dispatch.recommend import IncidentSite
-from fleet_server.storage.db import make_engine
-from fleet_server.units.fleet import Fleet
-from fleet_server.units.model import Unit
+from fleet_server.app import open_fleet
+from fleet_server.domain.recommend import IncidentSite
+from fleet_server.domain.units import Unit
+from fleet_server.storage.db import make_engine, upgrade
 from tests.dispatch.conftest import INCIDENT, north_of
 from tests.units.conftest import pos_msg
 
@@ -23,10 +23,11 @@ def accepted(dev: str, order: str) -> dict:
 
 def test_given_a_unit_on_its_way_when_the_server_restarts_then_its_arrival_still_sets_on_scene(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'siaga.db'}")
+    upgrade(engine)
     sent: list[tuple[str, bytes, int]] = []
     now = time.time()
     try:
-        before = Fleet(engine, publish=lambda t, p, q: sent.append((t, p, q)))
+        before = open_fleet(engine, lambda t, p, q: sent.append((t, p, q)))
         try:
             for n in (1, 2):
                 before.register(Unit(id=f"DMK-0{n}", callsign=f"Damkar {n}", agency="fire", type="fire_truck",
@@ -43,7 +44,7 @@ def test_given_a_unit_on_its_way_when_the_server_restarts_then_its_arrival_still
             before.close()
         near_sent_before = sum(1 for t, p, _ in sent if b'"state":"near"' in p)
 
-        after = Fleet(engine, publish=lambda t, p, q: sent.append((t, p, q)))
+        after = open_fleet(engine, lambda t, p, q: sent.append((t, p, q)))
         try:
             a = after.dispatch.get(order.id)
             assert (a.state, a.unit, a.by, a.near_sent) == ("accepted", "DMK-01", "rina", True)
@@ -60,7 +61,7 @@ def test_given_a_unit_on_its_way_when_the_server_restarts_then_its_arrival_still
             after.dispatch.close_incident(SITE.id, by="rina")
         finally:
             after.close()
-        again = Fleet(engine, publish=lambda *a: None)
+        again = open_fleet(engine, lambda *a: None)
         try:
             assert again.dispatch.assignments() == [] and again.dispatch.recommend(SITE.id).code == "bad_value"
         finally:

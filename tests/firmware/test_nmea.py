@@ -1,4 +1,4 @@
-"""The firmware's NMEA 0183 parser (firmware/app/nmea.py), specified by real receiver captures
+"""The firmware's NMEA 0183 parser (protocols/nmea/parse.py), specified by real receiver captures
 (gpsd's regression logs with gpsd's own decoded output) and pynmea2's test vectors, and run on
 both runtimes: the same replay script runs under CPython and the real MicroPython binary and
 their outputs must be identical."""
@@ -13,13 +13,13 @@ import sys
 import pytest
 from hypothesis import given, strategies as st
 
-from firmware.app import nmea
+from protocols.nmea import parse as nmea
 from protocols.rejection import Rejection
 from tests.support.mpy import run_code
-from tests.support.paths import REPO, SHARED_DATA
+from tests.support.paths import REPO, SHARED_DATA, shared_files, shared_names
 
 GPSD = SHARED_DATA / "nmea" / "gpsd"
-LOGS = sorted(p.name for p in GPSD.glob("*.log")) if GPSD.is_dir() else []
+LOGS = shared_names("nmea", "gpsd", pattern="*.log")
 
 # One script, two runtimes. It replays every capture (header lines skipped) line by line through
 # parse_sentence and as a byte stream in uneven chunks through NmeaReader + EpochAssembler, and
@@ -27,7 +27,7 @@ LOGS = sorted(p.name for p in GPSD.glob("*.log")) if GPSD.is_dir() else []
 REPLAY = r"""
 import gc
 import json
-from firmware.app import nmea
+from protocols.nmea import parse as nmea
 
 def show(r):
     if type(r) is dict:
@@ -75,6 +75,7 @@ def _replay_code(names: list[str]) -> str:
 @pytest.fixture(scope="module")
 def replays() -> dict:
     """The replay of every capture on CPython and on MicroPython (run once for this module)."""
+    shared_files("nmea", "gpsd", pattern="*.log")  # fails here, naming the path, when they are missing
     code = _replay_code(LOGS)
     cpy = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=120)
     assert cpy.returncode == 0, cpy.stderr.decode()
@@ -233,7 +234,7 @@ NAV_STATUS_IGNORED = {"test_RMC_valid[13]", "test_RMC_valid[14]"}
 
 def test_given_pynmea2_vectors_when_parsed_on_both_runtimes_then_results_are_identical(shared_data):
     sentences = [v["sentence"] for v in _vectors(shared_data)["vectors"]]
-    code = ("import json\nfrom firmware.app import nmea\nS = %r\n" % sentences) + (
+    code = ("import json\nfrom protocols.nmea import parse as nmea\nS = %r\n" % sentences) + (
         "print(json.dumps([r if type(r) is dict else {'rej': r.code, 'why': r.reason}"
         " for r in [nmea.parse_sentence(s.strip('\\r\\n')) for s in S]]))")
     mpy = run_code(code, timeout=60)
@@ -368,7 +369,7 @@ def test_given_a_sentence_longer_than_the_limit_without_line_end_then_it_is_drop
 
 def test_given_noise_in_the_checksum_digits_then_a_rejection_not_an_exception():
     """Found by hypothesis: '*' followed by two non-ASCII bytes crashed the decode of the digits."""
-    from firmware.app.nmea import parse_sentence
+    from protocols.nmea.parse import parse_sentence
     from protocols.rejection import Rejection
     for raw in (b"$GPGGA,1*\x00\x80", b"$GPRMC*\xff\xfe", b"$GPGGA*\x80A"):
         got = parse_sentence(raw)

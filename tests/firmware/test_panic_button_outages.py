@@ -15,7 +15,7 @@ def test_given_the_broker_is_down_for_30s_when_pressed_then_delivered_after_and_
     assert btn.feedback() == "no_connection"
     pending = btn.outbox()
     assert len(pending) == 1, "on flash before any send"
-    time.sleep(30)  # the outage: half a minute of a citizen waiting
+    time.sleep(30)  # an outage of half a minute: a citizen waiting
     assert btn.feedback() == "no_connection" and btn.outbox() == pending
     broker.start()
     [a] = center.wait_uplinks("alarm", 1, timeout=10)

@@ -16,6 +16,7 @@ from protocols.rejection import Rejection
 
 from simulators.gps import CaptureSource, NoFixSource, RouteSource
 from simulators.gps.firmware_tracker import FirmwareTracker
+from fleet_server.broker import session_user
 from tests.conftest import SERVER_PASS, SERVER_USER
 from tests.support.firmware_center import CenterStandIn
 
@@ -214,7 +215,9 @@ class PersistentInbox:
         self.sessions: list[bool] = []
         self._cond = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="center-inbox", clean_session=False)
-        self.client.username_pw_set(SERVER_USER, SERVER_PASS)
+        # One of the server's session accounts (the broker binds the client id to it): the test's
+        # CenterStandIn holds the main one.
+        self.client.username_pw_set(session_user(SERVER_USER, "tracking"), SERVER_PASS)
         self.client.reconnect_delay_set(0.1, 1)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -286,7 +289,7 @@ def test_given_the_broker_is_down_while_driving_then_positions_wait_on_flash_and
 
 def test_given_no_fix_at_boot_when_the_gps_gets_a_fix_and_later_loses_it_then_reports_start_and_an_sos_says_src_none(
         center, make_tracker):
-    """The GPS is swapped while the firmware runs (the lead's end-to-end drive does this): first
+    """The GPS is swapped while the firmware runs (as on a real drive): first
     no fix, then a drive (positions start), then the antenna cable is cut. Once the last fix is
     older than fix_fresh_s the LED says no_fix and a crew SOS no longer vouches for a location."""
     trk = make_tracker(report_s=1, fix_fresh_s=2)

@@ -1,12 +1,12 @@
-# Runs under the MicroPython binary: the SIM7600 CMQTT link (firmware.app.modem_data.CmqttLink) on
+# Runs under the MicroPython binary: the SIM7600 CMQTT link (protocols.at.data.CmqttLink) on
 # a simulated SIM7600 reached through a pty. Publishes once, waits for one message, prints JSON.
 # Env: SIAGA_MODEM, SIAGA_MQTT (host:port), SIAGA_DEV, SIAGA_PASS.
 import json
 import os
 import time
 
-from firmware.app.modem import Modem
-from firmware.app.modem_data import CmqttLink
+from protocols.at.modem import Modem
+from protocols.at.data import CmqttLink
 from protocols import topics
 from tests.gsm.mpy_uart import PtyUart
 

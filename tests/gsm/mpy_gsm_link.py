@@ -1,13 +1,13 @@
 # Runs under the MicroPython binary: the firmware's own MQTT client (firmware.app.mqtt_link) over
-# the GSM network link (firmware.app.modem_data.GsmNet) on a simulated SIM800 reached through a pty.
+# the GSM network link (protocols.at.data.GsmNet) on a simulated SIM800 reached through a pty.
 # Prints one JSON line per fact the test checks. Env: SIAGA_MODEM (pty), SIAGA_MQTT (host:port),
 # SIAGA_DEV, SIAGA_PASS.
 import json
 import os
 import time
 
-from firmware.app.modem import Modem
-from firmware.app.modem_data import GsmNet
+from protocols.at.modem import Modem
+from protocols.at.data import GsmNet
 from firmware.app.mqtt_link import MqttLink
 from protocols import topics
 from tests.gsm.mpy_uart import PtyUart

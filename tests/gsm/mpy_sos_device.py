@@ -6,8 +6,8 @@ import json
 import os
 import time
 
-from firmware.app.modem import Modem
-from firmware.app.modem_data import GsmNet
+from protocols.at.modem import Modem
+from protocols.at.data import GsmNet
 from firmware.app.modem_sos import SmsUplink
 from firmware.app.mqtt_link import MqttLink
 from protocols import codec_json, topics

@@ -4,8 +4,8 @@
 import json
 import sys
 
-from firmware.app import modem_parse
-from firmware.app.modem import AtError, Modem
+from protocols.at import parse as modem_parse
+from protocols.at.modem import AtError, Modem
 
 
 class Uart:

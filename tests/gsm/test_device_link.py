@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from firmware.app.modem import Modem
-from firmware.app.modem_data import CmqttLink
+from protocols.at.modem import Modem
+from protocols.at.data import CmqttLink
 from firmware.app.modem_sos import SmsUplink
 from fleet_server.sms.serial_uart import SerialUart
 from protocols import codec_json, topics
@@ -156,7 +156,7 @@ def test_given_a_sim800_when_the_firmware_mqtt_client_runs_over_gsm_tcp_under_mi
 def test_given_a_sim_with_a_pin_then_init_unlocks_it_and_a_wrong_pin_is_a_cme_error(modems):
     import pytest
 
-    from firmware.app.modem import AtError
+    from protocols.at.modem import AtError
 
     sim = modems("+62811000015", "SIM7600", pin="4321")
     with pytest.raises(AtError) as e:

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from fleet_server.domain.service import IncidentService, Rules
 from fleet_server.ingest import MqttIngest
 from fleet_server.metrics import Metrics
-from fleet_server.server_settings import ServerSettings
 from fleet_server.settings import Settings
 from fleet_server.sms.gateway import MemoryReplayStore, SmsGateway
 from fleet_server.sms.incident_sink import IncidentSink
 from fleet_server.storage.db import Database
 from fleet_server.storage.models import Alarm, Incident
+from fleet_server.storage.repositories import SqlIncidentStore
 from tests.conftest import SERVER_PASS, SERVER_USER
 from tests.gsm.conftest import CENTER, wait_until
 from tests.support.mpy import MpyProcess
@@ -39,14 +39,14 @@ def _count(db, model, **where):
 def test_given_data_failing_when_the_device_raises_an_sos_then_sms_makes_one_incident_and_the_mqtt_copy_none_more(
         tmp_path, broker, modems):
     db = Database(f"sqlite:///{tmp_path / 'siaga.db'}")
-    service = IncidentService(db, Rules())
+    service = IncidentService(SqlIncidentStore(db), Rules())
     service.register_device(DEV, "button", "test", site="Alun-alun Bandung", lat_udeg=-6921800, lon_udeg=107607000,
                             category="unknown", sms_key=KEY.hex())
     broker.add_account(DEV, "dev-secret", role="device")
     broker.reload()
-    ingest = MqttIngest(Settings(mqtt_host="127.0.0.1", mqtt_port=broker.port, mqtt_username=SERVER_USER,
-                                 mqtt_password=SERVER_PASS, mqtt_client_id="e2e-server", data_dir=tmp_path),
-                        ServerSettings(run_ingest=True), service, Metrics())
+    ingest = MqttIngest(Settings(broker={"host": "127.0.0.1", "port": broker.port, "username": SERVER_USER,
+                                         "password": SERVER_PASS, "client_id": "e2e-server"}, data_dir=tmp_path),
+                        service, Metrics())
     sink = IncidentSink(service)
     center = modems(CENTER, "SIM800")
     gateway = SmsGateway(center.port, sink, sink.key_for, MemoryReplayStore(), sweep_s=2.0, backoff_min_s=0.1)

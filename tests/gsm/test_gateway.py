@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from firmware.app.modem import Modem
+from protocols.at.modem import Modem
 from fleet_server.sms.serial_uart import SerialUart
 from protocols import codec_sms
 from tests.gsm.conftest import CENTER, KEYS, wait_until
@@ -153,7 +153,7 @@ def test_given_garbage_and_slow_replies_then_messages_still_arrive(gateway, sms_
 
 def _data_sms(sender: str, payload: bytes) -> str:
     """An 8-bit data SMS-DELIVER as Android sends AML (DCS 0x04)."""
-    from firmware.app import sms_pdu
+    from protocols.sms import pdu as sms_pdu
 
     tpdu = (bytes((0x04,)) + sms_pdu.encode_address(sender) + bytes((0, 0x04))
             + sms_pdu.encode_timestamp(sms_pdu.from_unix(int(time.time()), 28)) + bytes((len(payload),)) + payload)
@@ -183,23 +183,28 @@ def test_given_a_flood_of_texts_from_one_number_then_replies_stop_at_the_hourly_
 
 
 def test_given_a_persisted_replay_window_when_the_gateway_restarts_then_an_old_sos_is_still_a_replay(modems, sink, sms_network, tmp_path):
-    from fleet_server.sms.gateway import JsonReplayStore, SmsGateway
+    """Each run is a new process's view: a new Database on the same SQLite file, a new gateway."""
+    from fleet_server.sms.gateway import SmsGateway
+    from fleet_server.storage.db import Database
+    from fleet_server.storage.sms_replay import DatabaseReplayStore
 
     center = modems(CENTER, "SIM800")
-    store_path = tmp_path / "replay.json"
+    url = f"sqlite:///{tmp_path / 'siaga.db'}"
     sos = codec_sms.encode_alarm(alarm(80), KEYS[DEV])
     for run in range(2):
-        gw = SmsGateway(center.port, sink, KEYS.get, JsonReplayStore(store_path), sweep_s=2.0, backoff_min_s=0.05)
+        db = Database(url)
+        gw = SmsGateway(center.port, sink, KEYS.get, DatabaseReplayStore(db), sweep_s=2.0, backoff_min_s=0.05)
         gw.start()
         try:
             assert gw.connected.wait(10)
             sms_network.send_from("+62811000001", CENTER, sos)
             if run == 0:
                 assert len(sink.wait("alarms", 1)) == 1
+                assert wait_until(lambda: DatabaseReplayStore(db).load(DEV) == (3, 80, 1), 10)
             else:
                 (r, kind, _m), = sink.wait("rejected", 1)
                 assert r.code == "replayed" and "already received" in r.reason
         finally:
             gw.stop()
+            db.dispose()
     assert len(sink.alarms) == 1
-    assert JsonReplayStore(store_path).load(DEV) == (3, 80, 1)

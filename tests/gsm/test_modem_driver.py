@@ -1,4 +1,4 @@
-"""The AT driver (firmware/app/modem.py) driven by every transcript and modem dump in
+"""The AT driver (protocols/at/modem.py) driven by every transcript and modem dump in
 ../shared/data/gsm, replayed byte for byte through a UART built from the capture."""
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from firmware.app import modem_parse as parse
-from firmware.app import sms_pdu
-from firmware.app.modem import AtError, Modem
+from protocols.at import parse
+from protocols.sms import pdu as sms_pdu
+from protocols.at.modem import AtError, Modem
 from tests.gsm.replay import ReplayUart, frame
+from tests.support.paths import shared_files
 
 
 def _transcripts(shared_data: Path) -> list[dict]:
@@ -147,7 +148,7 @@ def test_given_model_dumps_then_the_model_is_trimmed(shared_data):
     t = next(t for t in _transcripts(shared_data) if t.get("command", "") == "AT+CGMM")
     m, _ = _modem(t["response"])
     assert m.model() == t["expect"]["model"]
-    for p in sorted((shared_data / "gsm" / "gammu_dumps" / "at-model").glob("*.dump")):
+    for p in shared_files("gsm", "gammu_dumps", "at-model", pattern="*.dump"):
         _cmd, raw = _dump(shared_data, "at-model/" + p.name)
         assert Modem(ReplayUart([raw])).model()
 
@@ -200,7 +201,7 @@ def test_given_cmgr_pdu_and_status_report_transcripts_then_fields_match(shared_d
 def test_given_text_mode_dumps_then_sender_time_and_text_are_read(shared_data):
     want = json.loads((shared_data / "gsm" / "gammu_sms_dumps_summary.json").read_text())["text_mode_expectations_by_helper"]
     for sub in ("at-sms-txt", "at-sms-txt-detail"):
-        for p in sorted((shared_data / "gsm" / "gammu_dumps" / sub).glob("*.dump")):
+        for p in shared_files("gsm", "gammu_dumps", sub, pattern="*.dump"):
             cmd, raw = _dump(shared_data, f"{sub}/{p.name}")
             msg = Modem(ReplayUart([raw]), pdu_mode=False).read_sms(int(cmd.split("=")[1]))
             assert msg["text"], p.name
@@ -235,7 +236,7 @@ def test_given_ussd_transcripts_then_release_notices_are_skipped(shared_data):
 
 def test_given_ussd_dumps_then_each_decodes_including_ucs2_and_packed_gsm7(shared_data):
     texts = {}
-    for p in sorted((shared_data / "gsm" / "gammu_dumps" / "at-ussd").glob("*.dump")):
+    for p in shared_files("gsm", "gammu_dumps", "at-ussd", pattern="*.dump"):
         line = p.read_text(encoding="latin-1").strip().splitlines()[0]
         r = parse.ussd(line)
         assert r is not None and r["text"], p.name
@@ -248,7 +249,7 @@ def test_given_ussd_dumps_then_each_decodes_including_ucs2_and_packed_gsm7(share
 
 def test_given_cnmi_and_cpms_dumps_then_the_ranges_parse_without_error(shared_data):
     for sub in ("at-cnmi", "at-cpms"):
-        for p in sorted((shared_data / "gsm" / "gammu_dumps" / sub).glob("*.dump")):
+        for p in shared_files("gsm", "gammu_dumps", sub, pattern="*.dump"):
             cmd, raw = _dump(shared_data, f"{sub}/{p.name}")
             lines = Modem(ReplayUart([raw])).command(cmd)
             assert lines and lines[0].startswith(("+CNMI", "+CPMS")), p.name
@@ -313,7 +314,7 @@ def test_given_every_transcript_and_dump_when_replayed_on_micropython_then_resul
     dumps = []
     for sub in ("at-sms", "at-sms-txt", "at-sms-txt-detail", "at-creg", "at-creg-corner", "at-smsc", "at-smsc-failing",
                 "at-cnmi", "at-cpms", "at-model"):
-        dumps += [str(p) for p in sorted((shared_data / "gsm" / "gammu_dumps" / sub).glob("*.dump"))]
+        dumps += [str(p) for p in shared_files("gsm", "gammu_dumps", sub, pattern="*.dump")]
     args = [str(shared_data / "gsm" / "at_transcripts.json")] + dumps
     mpy = run_script("tests/gsm/mpy_transcripts.py", *args, timeout=120)
     assert mpy.returncode == 0, mpy.stderr.decode()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from firmware.app import modem_parse, sms_pdu
-from firmware.app.modem import AtError, Modem
+from protocols.at import parse as modem_parse
+from protocols.sms import pdu as sms_pdu
+from protocols.at.modem import AtError, Modem
 from fleet_server.sms import aml
 from protocols.rejection import Rejection
 from tests.gsm.replay import ReplayUart

@@ -8,7 +8,7 @@ import sys
 import pytest
 import serial
 
-from firmware.app.modem import AtError, Modem
+from protocols.at.modem import AtError, Modem
 from fleet_server.sms.serial_uart import SerialUart
 from tests.support.paths import REPO
 

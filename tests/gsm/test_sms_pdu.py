@@ -1,4 +1,4 @@
-"""SMS PDU codec (firmware/app/sms_pdu.py) against python-gsmmodem's vectors and gammu's real modem
+"""SMS PDU codec (protocols/sms/pdu.py) against python-gsmmodem's vectors and gammu's real modem
 dumps, read in place from ../shared/data/gsm; and the same decoding on MicroPython."""
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware.app import sms_pdu as P
+from protocols.sms import pdu as P
 from tests.support.mpy import run_code
+from tests.support.paths import shared_files
 
 
 def _vectors(shared_data: Path) -> dict:
@@ -189,7 +190,7 @@ SECOND_OPINION_DIFFERS = {
 
 def test_given_every_gammu_at_sms_dump_when_decoded_then_it_parses(shared_data):
     summary = json.loads((shared_data / "gsm" / "gammu_sms_dumps_summary.json").read_text())["pdu_dumps"]
-    dumps = sorted((shared_data / "gsm" / "gammu_dumps" / "at-sms").glob("*.dump"))
+    dumps = shared_files("gsm", "gammu_dumps", "at-sms", pattern="*.dump")
     assert len(dumps) == 36
     compared = 0
     for path in dumps:
@@ -220,7 +221,7 @@ def test_given_the_mms_notification_dump_then_it_is_8bit_data_to_the_wap_push_po
 
 
 def test_given_every_gammu_failing_dump_when_decoded_then_it_fails_with_a_reason(shared_data):
-    dumps = sorted((shared_data / "gsm" / "gammu_dumps" / "at-sms-failing").glob("*.dump"))
+    dumps = shared_files("gsm", "gammu_dumps", "at-sms-failing", pattern="*.dump")
     assert len(dumps) == 10
     for path in dumps:
         with pytest.raises(P.PduError) as e:
@@ -240,7 +241,7 @@ def test_given_indonesian_captures_then_numbers_zones_and_texts_are_right(shared
 
 MPY_SCRIPT = r"""
 import json
-from firmware.app import sms_pdu as P
+from protocols.sms import pdu as P
 out = []
 for h in json.loads(open(%r).read()):
     try:
@@ -255,7 +256,7 @@ print(json.dumps(out))
 def test_given_all_pdus_when_decoded_on_micropython_then_results_equal_cpython(shared_data, tmp_path):
     pdus = [v["pdu_hex"] for v in _vectors(shared_data)["decode_vectors"]]
     for sub in ("at-sms", "at-sms-failing"):
-        pdus += [_dump_pdu(p) for p in sorted((shared_data / "gsm" / "gammu_dumps" / sub).glob("*.dump"))]
+        pdus += [_dump_pdu(p) for p in shared_files("gsm", "gammu_dumps", sub, pattern="*.dump")]
     src = tmp_path / "pdus.json"
     src.write_text(json.dumps(pdus))
     res = run_code(MPY_SCRIPT % str(src), timeout=120)

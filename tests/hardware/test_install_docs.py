@@ -14,8 +14,8 @@ from hardware.schematics.headers import HEADERS
 from tests.support.paths import REPO
 
 INSTALL = REPO / "docs" / "install"
-# Linked documents that another engineer writes (the firmware's status LED table, issue 8's
-# neighbour); their links are checked for presence, not existence, until the file lands.
+# Linked documents kept with the firmware (its status LED table); their links are checked for
+# presence, not existence.
 OWNED_ELSEWHERE = {REPO / "docs" / "firmware.md"}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 ROW = re.compile(r"^\| `(\w+)` \| ((?:GPIO|GP)\d+) \| ([\w-]+) \|", re.M)

@@ -71,6 +71,22 @@ def test_broker_process_is_gone_after_stop(tmp_path):
         os.kill(pid, 0)
 
 
+def test_given_a_broker_just_started_when_it_is_reloaded_at_once_then_it_keeps_running(tmp_path):
+    """Mosquitto listens before it installs its SIGHUP handler: start() returns only after the
+    broker logged "running", so a device account added right after start never kills it."""
+    b = Mosquitto(tmp_path / "b")
+    try:
+        for i in range(15):
+            b.start()
+            b.add_account(f"btn-{i}", "pw")
+            b.reload()
+            assert b.running, f"start {i}: the broker died on the reload (log: {b.log.read_text()[-300:]})"
+            b.stop()
+    finally:
+        b.stop()
+    assert b.log.read_text().count(" running") == 15
+
+
 def test_a_running_broker_can_be_attached_and_given_a_new_account(broker):
     """The demo's broker is started by one process; provisioning and `sim run` attach to it later."""
     from fleet_server.broker import Mosquitto

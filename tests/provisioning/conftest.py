@@ -54,7 +54,8 @@ def site(tmp_path, broker, fleet_server):
     registry = DeviceRegistry(fleet_server.base_url, fleet_server.tech_token)
     try:
         yield Site(registry=registry, broker_dir=broker.workdir, database_url=fleet_server.database_url,
-                   data_dir=tmp_path / "technician", broker_host=broker.host, broker_port=broker.port,
+                   data_dir=tmp_path / "technician", broker_host=broker.host, broker_port=broker.tls.port,
+                   broker_ca=broker.tls.ca, watch_port=broker.port,   # devices over TLS, the watcher on loopback
                    watch_user=OBSERVER_USER, watch_password=OBSERVER_PASS, repl_timeout_s=REPL_TIMEOUT_S,
                    online_timeout_s=ONLINE_TIMEOUT_S)
     finally:

@@ -30,7 +30,7 @@ def test_given_a_pico_w_button_then_it_gets_the_rp2_port():
 def test_given_a_tracker_then_its_flash_carries_the_tracker_and_protocols():
     cfg = {"dev": "trk-1", "password": "p" * 24, "host": "10.0.0.2"}
     files = device_files("tracker", cfg, "sim").files
-    assert {"firmware/app/tracker.py", "firmware/app/nmea.py", "protocols/codec_json.py"} <= set(files)
+    assert {"firmware/app/tracker.py", "protocols/nmea/parse.py", "protocols/codec_json.py"} <= set(files)
     assert json.loads(files["config.json"])["app"] == "tracker"
 
 

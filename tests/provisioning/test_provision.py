@@ -38,7 +38,9 @@ def test_given_a_blank_board_when_provisioned_then_it_boots_from_the_written_fil
     config = json.loads((board.flash / "config.json").read_text())
     assert config["dev"] == "btn-tl-01" and config["password"] == done.password
     assert (config["lat"], config["lon"], config["site"]) == (-6902100, 107622400, "Taman Lansia")
-    assert (config["host"], config["port"]) == (broker.host, broker.port)
+    assert (config["host"], config["port"]) == (broker.host, broker.tls.port)
+    # Over TLS, trusting only the city CA: the broker's certificate is checked against it.
+    assert config["tls"] is True and (board.flash / config["ca_file"]).read_bytes() == broker.tls.ca.read_bytes()
     assert (board.flash / "main.py").read_text().startswith("from firmware.main import main")
     for rel in ("firmware/app/panic_button.py", "firmware/ports/sim.py", "protocols/codec_json.py"):
         assert (board.flash / rel).read_bytes() == (REPO / rel).read_bytes()
@@ -77,7 +79,11 @@ def test_given_the_cli_when_a_button_is_provisioned_then_the_password_is_shown_o
         "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--mqtt-user", OBSERVER_USER,
         "--mqtt-password", OBSERVER_PASS, "--online-timeout", str(ONLINE_TIMEOUT_S)])
     assert result.exit_code == 0, result.output
-    password = json.loads((board.flash / "config.json").read_text())["password"]
+    config = json.loads((board.flash / "config.json").read_text())
+    password = config["password"]
+    # The CLI's default: the broker's TLS listener and its CA, read from the broker's directory.
+    assert (config["port"], config["tls"]) == (broker.tls.port, True)
+    assert (board.flash / config["ca_file"]).read_bytes() == broker.tls.ca.read_bytes()
     assert result.output.count(password) == 1
     assert "done" in result.output and "check code" in result.output
     assert (board.flash / "firmware/ports/sim.py").is_file() and not (board.flash / "firmware/ports/esp32.py").exists()
@@ -122,14 +128,32 @@ def test_given_a_provisioned_button_when_its_credentials_are_rotated_then_it_rec
     assert verify_password(password, stored_hash(fleet_server, "btn-rot-01"))
 
 
-def test_given_a_tracker_when_provisioned_for_its_unit_then_it_boots_the_tracker_firmware_and_comes_online(
+def test_given_a_tracker_when_provisioned_for_its_unit_then_it_boots_the_tracker_firmware_comes_online_and_is_bound(
         provisioning, board, fleet_server):
+    r = fleet_server.api("POST", "/units", token=fleet_server.tech_token,
+                         json={"id": "AMB-03", "callsign": "AMB-03", "agency": "medical", "type": "ambulance",
+                               "home_station": "RSUD Kota Bandung", "home_lat": -6913000, "home_lon": 107700000})
+    assert r.status_code == 201, r.text
     done = provisioning.provision(DeviceSpec(kind="tracker", unit="AMB-03", device_id="trk-amb-03",
                                              category="medical"), board.port)
     assert done.birth["kind"] == "tracker" and done.site == "AMB-03"
     assert (board.flash / "firmware/app/tracker.py").is_file()
     view = fleet_server.api("GET", "/devices/trk-amb-03").json()
     assert view["kind"] == "tracker" and view["status"] == "online" and view["site"] == "AMB-03"
+    # Bound: the tracker's positions now move the unit, which kept its registration.
+    unit = fleet_server.api("GET", "/units/AMB-03").json()
+    assert unit["device_id"] == "trk-amb-03"
+    assert (unit["home_station"], unit["home_lat"], unit["home_lon"]) == ("RSUD Kota Bandung", -6913000, 107700000)
+    # The technician checks the binding with the status command.
+    api = ["--server", fleet_server.base_url, "--token", fleet_server.tech_token,
+           "--data-dir", str(provisioning.site.data_dir)]
+    shown = CliRunner().invoke(device_app, ["status", "trk-amb-03", *api])
+    assert shown.exit_code == 0 and "tracks unit AMB-03" in shown.output, shown.output
+    r = fleet_server.api("POST", "/units", token=fleet_server.tech_token, json={**{k: unit[k] for k in (
+        "id", "callsign", "agency", "type", "home_station", "home_lat", "home_lon")}, "device_id": None})
+    assert r.status_code == 201, r.text
+    shown = CliRunner().invoke(device_app, ["status", "trk-amb-03", *api])
+    assert "bound to no unit" in " ".join(shown.output.split()), shown.output
 
 
 def test_given_a_provisioned_button_then_list_and_status_show_it_and_decommission_revokes_it_from_the_cli(
@@ -156,3 +180,36 @@ def test_given_a_provisioned_button_then_list_and_status_show_it_and_decommissio
 
     missing = runner.invoke(device_app, ["status", "btn-never", *api])
     assert missing.exit_code == 1 and "no device btn-never" in missing.output
+
+
+def test_given_the_centers_release_key_when_a_button_is_provisioned_then_it_verifies_and_takes_a_signed_release(
+        provisioning, board, fleet_server, tmp_path):
+    import time
+
+    from fleet_server.releases import bundle, keys
+
+    key_dir = tmp_path / "release-keys"
+    keys.create(key_dir)
+    provisioning.site.release_pub = key_dir / keys.PUBLIC
+    provisioning.provision(DeviceSpec(device_id="btn-tl-ota", board="sim", **TAMAN_LANSIA), board.port)
+
+    # The key the device trusts is on its flash, and the registry knows its board.
+    assert (board.flash / "release.pub").read_text() == keys.load_public(key_dir).hex() + "\n"
+    view = fleet_server.api("GET", "/devices/btn-tl-ota").json()
+    assert view["board"] == "sim"
+
+    # A release signed with that key, rolled out to the board: the device checks the signature
+    # before it downloads a file, switches, and its trial boot is confirmed by the server.
+    bundle.build("1.2.0", "button", ["sim"], "1.0.0", key_dir, fleet_server.workdir / "releases",
+                 created=1_796_000_000)
+    r = fleet_server.api("POST", "/campaigns", json={"version": "1.2.0", "steps": [100], "board": "sim",
+                                                     "devices": ["btn-tl-ota"], "trial_s": 60, "gate_s": 120})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    deadline = time.monotonic() + 120
+    state = None
+    while time.monotonic() < deadline and state not in ("confirmed", "rolled_back", "refused"):
+        state = fleet_server.api("GET", f"/campaigns/{cid}").json()["devices"][0]["state"]
+        time.sleep(0.5)
+    assert state == "confirmed", (state, board.console()[-3000:])
+    assert "ota_manifest" in board.console()

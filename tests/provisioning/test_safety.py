@@ -14,6 +14,7 @@ from fleet_server.provisioning.journal import Journal
 from fleet_server.provisioning.provision import DeviceSpec, Provisioning, Site
 from fleet_server.provisioning.registry import DeviceRegistry
 from fleet_server.broker.mosquitto import free_port
+from tests.support.mqtt import Recorder
 from simulators.usbdevice import UsbDevice
 from tests.provisioning.conftest import REPL_TIMEOUT_S, broker_login
 
@@ -174,7 +175,7 @@ def test_given_the_technicians_laptop_dies_mid_way_then_the_same_command_resumes
     view = fleet_server.api("GET", "/devices/btn-crash-01").json()
     assert view["active"] and view["has_broker_password"], "credentials and record went together"
 
-    second = subprocess.run(command(broker.port, 20), cwd=REPO, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(command(broker.tls.port, 20), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "resuming btn-crash-01" in second.stdout and "done" in second.stdout
     fresh = json.loads((board.flash / "config.json").read_text())["password"]
@@ -183,3 +184,95 @@ def test_given_the_technicians_laptop_dies_mid_way_then_the_same_command_resumes
     assert fleet_server.api("GET", "/devices/btn-crash-01").json()["status"] == "online"
     assert Journal(site.data_dir, "btn-crash-01").state == "done"
 
+
+
+def _nothing_changed(fleet_server, broker, site, device_id: str, accounts_before: set[str]) -> None:
+    assert fleet_server.api("GET", f"/devices/{device_id}").status_code == 404
+    assert device_accounts(broker) == accounts_before
+    assert not Journal(site.data_dir, device_id).exists
+
+
+@pytest.mark.parametrize("wrong", ["broker_dir", "broker_down", "watcher", "database"])
+def test_given_a_wrong_broker_or_database_setting_then_it_is_refused_before_anything_is_registered(
+        wrong, tmp_path, site, board, broker, fleet_server):
+    """The docs promise bad input is caught before anything changes: every check that can fail
+    (here the broker reload's and the watcher's) runs before the device is registered."""
+    import dataclasses
+
+    from fleet_server.broker import Mosquitto
+
+    before = device_accounts(broker)
+    other = None
+    if wrong == "broker_dir":
+        bad = dataclasses.replace(site, broker_dir=tmp_path / "not-a-broker")
+    elif wrong == "broker_down":
+        other = Mosquitto(tmp_path / "stopped-broker")   # its files exist, no process runs them
+        other.add_account("observer", "x", role="observer")
+        other._write_files()
+        bad = dataclasses.replace(site, broker_dir=other.workdir)
+    elif wrong == "watcher":
+        bad = dataclasses.replace(site, watch_password="not-the-observers")
+    else:
+        bad = dataclasses.replace(site, database_url=f"sqlite:///{tmp_path / 'nothing-here' / 'x.db'}")
+    with pytest.raises(ProvisioningError) as refused:
+        Provisioning(bad).provision(DeviceSpec(device_id=f"btn-early-{wrong}"[:32], **BUTTON), board.port)
+    assert refused.value.reason and refused.value.hint
+    assert "ROLLBACK" not in str(refused.value)
+    _nothing_changed(fleet_server, broker, site, f"btn-early-{wrong}"[:32], before)
+    assert board.boots == 1   # nothing was written to it either
+
+
+def test_given_a_tracker_for_an_unknown_unit_then_it_is_refused_before_anything_is_registered(
+        provisioning, board, broker, fleet_server):
+    before = device_accounts(broker)
+    with pytest.raises(ProvisioningError) as refused:
+        provisioning.provision(DeviceSpec(kind="tracker", unit="AMB-99", device_id="trk-amb-99", category="medical"),
+                               board.port)
+    assert "unit AMB-99 is not registered" in refused.value.reason and "POST /api/v1/units" in refused.value.hint
+    _nothing_changed(fleet_server, broker, provisioning.site, "trk-amb-99", before)
+
+
+def test_given_an_account_that_is_not_a_technician_then_it_is_refused_before_anything_is_registered(
+        tmp_path, site, board, broker, fleet_server):
+    import dataclasses
+
+    r = fleet_server.api("POST", "/users", json={"username": "viewer-vina", "password": "viewer-pw-1", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    viewer = DeviceRegistry.login(fleet_server.base_url, "viewer-vina", "viewer-pw-1")
+    before = device_accounts(broker)
+    try:
+        with pytest.raises(ProvisioningError) as refused:
+            Provisioning(dataclasses.replace(site, registry=viewer)).provision(
+                DeviceSpec(device_id="btn-viewer-01", **BUTTON), board.port)
+    finally:
+        viewer.close()
+    assert "is a viewer; this needs a technician" in refused.value.reason
+    _nothing_changed(fleet_server, broker, site, "btn-viewer-01", before)
+
+
+def test_given_no_watcher_account_when_provisioning_on_the_servers_host_then_it_watches_on_its_own_session(
+        tmp_path, monkeypatch):
+    """Client ids are bound to accounts: watching as the server's main account would take the running
+    server's session (and the server would take it back), so the device never seemed to come online.
+    A server account watches on its `watch` session; an observer account (the demo's) as itself."""
+    from fleet_server.broker import SERVER_SESSIONS, session_user
+    from fleet_server.provisioning.cli import _site
+    from tests.conftest import OBSERVER_PASS, OBSERVER_USER, SERVER_PASS, SERVER_USER, start_broker
+    broker = start_broker(tmp_path / "broker", tls=False)
+    try:
+        monkeypatch.setenv("SIAGA_BROKER__USERNAME", SERVER_USER)
+        monkeypatch.setenv("SIAGA_BROKER__PASSWORD", SERVER_PASS)
+        site = _site(registry=None, broker_dir=broker.workdir, database_url="sqlite://", data_dir=tmp_path,
+                     broker_ca=None, tls=False)
+        assert site.watch_user == session_user(SERVER_USER, "watch")
+        assert site.watch_user not in {session_user(SERVER_USER, s) for s in SERVER_SESSIONS if s != "watch"}
+        assert site.watch_password == SERVER_PASS
+        watcher = Recorder(broker.host, broker.port, site.watch_user, site.watch_password)   # the broker lets it in
+        watcher.close()
+        monkeypatch.setenv("SIAGA_BROKER__USERNAME", OBSERVER_USER)
+        monkeypatch.setenv("SIAGA_BROKER__PASSWORD", OBSERVER_PASS)
+        site = _site(registry=None, broker_dir=broker.workdir, database_url="sqlite://", data_dir=tmp_path,
+                     broker_ca=None, tls=False)
+        assert site.watch_user == OBSERVER_USER
+    finally:
+        broker.stop()

@@ -8,6 +8,7 @@ import pytest
 
 from fleet_server.domain.service import IncidentService, Rules
 from fleet_server.storage.db import Database
+from fleet_server.storage.repositories import SqlIncidentStore
 from tests.support.postgres import PostgresCluster
 from tests.support.server import FleetServer
 
@@ -61,7 +62,7 @@ def clock():
 
 @pytest.fixture
 def service(db, clock):
-    return IncidentService(db, Rules(fold_radius_m=150, fold_window_s=300, escalate_after_s=60,
+    return IncidentService(SqlIncidentStore(db), Rules(fold_radius_m=150, fold_window_s=300, escalate_after_s=60, escalate_head_after_s=120,
                                      prank_flag_threshold=2, heartbeat_misses_offline=2,
                                      button_heartbeat_s=300, tracker_heartbeat_s=60), clock=clock)
 

@@ -1,6 +1,6 @@
 """End to end on real parts: a real Mosquitto (the `broker` fixture), the whole fleet server as a
-subprocess, and a paho client standing in for a button (the real button firmware is wired in by
-the lead through tests/support/server.py once it exists)."""
+subprocess, and a paho client standing in for a button (tests/dispatch and tests/firmware run the
+real firmware against the same server)."""
 import json
 import time
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from fleet_server.domain.service import IncidentService, Rules
 from fleet_server.storage import incidents as incident_repo
 from fleet_server.storage.db import Database
+from fleet_server.storage.repositories import SqlIncidentStore
 from tests.server.conftest import T0, alarm
 
 WINDOW = 300
@@ -27,7 +28,7 @@ device_plan = st.lists(cluster, min_size=1, max_size=3)
 @given(plan=st.lists(device_plan, min_size=1, max_size=3), data=st.data())
 def test_given_any_interleaving_of_duplicated_alarms_then_one_stored_alarm_and_one_incident_per_key(tmp_path, plan, data):
     db = _db(tmp_path)
-    svc = IncidentService(db, Rules(fold_radius_m=150, fold_window_s=WINDOW))
+    svc = IncidentService(SqlIncidentStore(db), Rules(fold_radius_m=150, fold_window_s=WINDOW))
     n = next(_example)
     t0 = T0 + n * 1000 * WINDOW  # examples share the database: each lives in its own stretch of time
     alarms, expected_groups = [], {}
@@ -82,7 +83,7 @@ def test_given_any_interleaving_of_duplicated_alarms_then_one_stored_alarm_and_o
        data=st.data())
 def test_given_nearby_buttons_pressed_within_the_window_in_any_order_then_one_incident_counts_every_press(tmp_path, offsets, data):
     db = _db(tmp_path)
-    svc = IncidentService(db, Rules(fold_radius_m=150, fold_window_s=WINDOW))
+    svc = IncidentService(SqlIncidentStore(db), Rules(fold_radius_m=150, fold_window_s=WINDOW))
     n = next(_example)
     t0 = T0 + n * 1000 * WINDOW
     devs = []

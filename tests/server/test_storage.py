@@ -1,5 +1,7 @@
 """Storage and the IncidentService on both engines (SQLite WAL file, PostgreSQL): dedupe by the
 database's unique key, folding, lifecycle with audit, prank ledger, escalation, supervision."""
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -9,8 +11,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from fleet_server.domain.service import IncidentService, NotFound, Refused
 from fleet_server.storage import audit as audit_repo
 from fleet_server.storage import incidents as incident_repo
-from fleet_server.storage.db import Database, upgrade
+from fleet_server.settings import REPO_ROOT
+from fleet_server.storage.db import HEAD, Database, head_revision, upgrade
 from fleet_server.storage.models import Alarm
+from fleet_server.storage.repositories import SqlIncidentStore
 from tests.server.conftest import T0, alarm, new_device_id
 
 BANDUNG = (-6_914_700, 107_609_800)  # Gedung Sate
@@ -24,7 +28,7 @@ def _button(service, lat=BANDUNG[0], lon=BANDUNG[1], category="medical", site="G
 
 def test_given_a_new_database_then_migrations_run_to_head_and_running_them_again_changes_nothing(db):
     with db.read() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
     upgrade(db.engine)  # a restart runs upgrade head again
     with db.read() as s:
         assert s.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
@@ -148,13 +152,22 @@ def test_given_pranks_past_the_threshold_then_the_device_is_flagged_and_its_alar
     assert not service.ingest_alarm(alarm(dev, 4, ts=T0 + 9000), "mqtt", T0 + 9000).prank_flagged
 
 
-def test_given_an_unacknowledged_incident_then_it_escalates_once_after_the_configured_time(service, db, clock):
+def test_given_an_unacknowledged_incident_then_it_climbs_each_rung_of_the_ladder_once_at_its_time(service, db, clock):
     inc = service.ingest_alarm(alarm(_button(service), 1), "mqtt", T0).incident_id
     assert service.escalate_due(T0 + 59) == []
-    assert service.escalate_due(T0 + 60) == [inc]
+    assert service.escalate_due(T0 + 60) == [inc]     # the supervisor's rung (60 s here)
+    assert service.escalate_due(T0 + 119) == []
+    assert service.escalate_due(T0 + 120) == [inc]    # the center head's rung (120 s here)
     assert service.escalate_due(T0 + 600) == []
     with db.read() as s:
-        assert incident_repo.get(s, inc).escalated_at == T0 + 60
+        row = incident_repo.get(s, inc)
+        assert row.escalated_at == T0 + 120 and row.escalation_level == 2
+        first, second = [a for a in audit_repo.listing(s, "incident", inc) if a.action == "escalated"]
+    # Already at the top priority: audited, but never as a change that did not happen ("1 -> 1").
+    assert row.priority == 1
+    assert (first.from_value, first.to_value) == (None, None) and "already at the top priority 1" in first.detail
+    assert first.detail.startswith("to the supervisor (dispatcher): unacknowledged for 60 s")
+    assert second.detail.startswith("to the center head (admin): unacknowledged for 120 s")
 
 
 def test_given_a_report_then_it_has_its_own_type_and_queue_and_never_folds_with_emergencies(service, db):
@@ -181,13 +194,13 @@ def test_given_online_devices_when_one_misses_two_heartbeats_then_supervision_ma
     assert [(a.from_value, a.to_value) for a in trail if a.action == "device_status"][-1] == ("online", "offline")
 
 
-def test_given_two_server_processes_when_both_ingest_the_same_alarms_at_once_then_one_incident_each(database_url, service):
+def test_given_two_server_processes_when_both_ingest_the_same_alarms_at_once_then_one_incident_each(database_url, db, service):
     """Two Database objects (two connection pools, as two processes would have) race on the same
     alarms: the unique key and the ingest lock keep exactly one alarm row and one incident."""
     devs = [_button(service, lat=BANDUNG[0] - 9000 * k) for k in range(4)]
     other = Database(database_url, migrate=False)
     try:
-        twin = IncidentService(other, service.rules)
+        twin = IncidentService(SqlIncidentStore(other), service.rules)
         results: list = []
         errors: list = []
 
@@ -205,7 +218,7 @@ def test_given_two_server_processes_when_both_ingest_the_same_alarms_at_once_the
         for t in threads:
             t.join(60)
         assert not errors and len(results) == 40
-        with service.db.read() as s:
+        with db.read() as s:
             n_alarms = s.execute(text("SELECT count(*) FROM alarms")).scalar()
             incs = incident_repo.listing(s, limit=1000)
         assert n_alarms == 20 and len(incs) == 4  # one incident per device (each folds its presses)
@@ -217,8 +230,7 @@ def test_given_two_server_processes_when_both_ingest_the_same_alarms_at_once_the
 def test_given_bandungs_station_areas_then_the_incident_goes_to_the_station_holding_it_or_else_the_command_center(db):
     from fleet_server.domain.jurisdiction import Jurisdiction
     from fleet_server.domain.service import Rules
-    from fleet_server.settings import REPO_ROOT
-    svc = IncidentService(db, Rules(), Jurisdiction.load(REPO_ROOT / "fleet_server" / "data" / "bandung"))
+    svc = IncidentService(SqlIncidentStore(db), Rules(), Jurisdiction.load(REPO_ROOT / "fleet_server" / "data" / "bandung"))
     inside, jakarta, untriaged = (_button(svc, lat=-6_902_500, lon=107_618_800, category="police"),
                                   _button(svc, lat=-6_175_400, lon=106_827_200, category="police"),
                                   _button(svc, lat=-6_902_500, lon=107_618_800, category="unknown"))
@@ -254,3 +266,64 @@ def test_given_many_chatty_devices_when_touched_in_bulk_then_last_seen_only_move
     with db.read() as s:
         seen = {d: device_repo.get(s, d).last_seen for d in devs}
     assert all(seen[d] == (T0 + 100 if i % 2 else T0 + 200) for i, d in enumerate(devs))
+
+
+def test_given_a_big_batch_then_every_alarm_row_is_linked_to_the_incident_its_result_names(service, db):
+    # Alarms are written with one INSERT ... RETURNING: each returned id must land on its own row.
+    devs = [_button(service, lat=BANDUNG[0] - 9000 * k) for k in range(12)]
+    batch = [(alarm(dev, seq), "mqtt", T0 + seq) for seq in range(1, 6) for dev in devs]
+    out = service.ingest_alarms(batch)
+    assert sum(r.created_incident for r in out) == len(devs) and not any(r.duplicate_alarm for r in out)
+    with db.read() as s:
+        rows = {(d, q): i for d, q, i in s.execute(text(
+            "SELECT a.device_id, a.seq, ia.incident_id FROM alarms a JOIN incident_alarms ia ON ia.alarm_id = a.id"))}
+        counts = dict(s.execute(text("SELECT id, alarm_count FROM incidents")).all())
+    assert rows == {(a["dev"], a["seq"]): r.incident_id for (a, _, _), r in zip(batch, out)}
+    assert {counts[r.incident_id] for r in out} == {5}
+
+
+def test_given_an_alarm_already_stored_when_a_batch_stages_it_again_then_the_unique_key_refuses_the_whole_batch(service, db):
+    # The domain looks stored keys up first; the database's unique key stays the judge when that
+    # lookup is bypassed (or raced by another process): nothing of the transaction is kept.
+    dev = _button(service)
+    service.ingest_alarm(alarm(dev, 1), "mqtt", T0)
+    fields = dict(device_id=dev, boot=1, via="mqtt", pressed_at=T0, received_at=T0, category="medical",
+                  trigger="button", presses=1, lat_udeg=None, lon_udeg=None, loc_source="none", loc_acc_m=None,
+                  loc_age_s=None, prank_flagged=False)
+    with pytest.raises(IntegrityError):
+        with service.store.transaction() as tx:
+            inc = tx.incidents.new_incident(type="emergency", category="medical", agency="dinkes", priority=1,
+                                            state="new", last_pressed_at=T0, received_at=T0)
+            tx.incidents.new_alarm(inc, seq=2, **fields)
+            tx.incidents.new_alarm(inc, seq=1, **fields)
+            tx.flush()
+    with db.read() as s:
+        assert s.execute(text("SELECT count(*) FROM alarms")).scalar() == 1
+        assert s.execute(text("SELECT count(*) FROM incidents")).scalar() == 1
+
+
+def test_given_staged_alarms_without_an_explicit_flush_then_the_commit_still_writes_them(service, db):
+    dev = _button(service)
+    with service.store.transaction() as tx:
+        inc = tx.incidents.new_incident(type="emergency", category="medical", agency="dinkes", priority=1,
+                                        state="new", last_pressed_at=T0, received_at=T0)
+        tx.incidents.new_alarm(inc, device_id=dev, boot=1, seq=7, via="sms", pressed_at=T0, received_at=T0,
+                               category="medical", trigger="button", presses=1, lat_udeg=None, lon_udeg=None,
+                               loc_source="none", loc_acc_m=None, loc_age_s=None, prank_flagged=False)
+    with db.read() as s:
+        assert s.execute(text("SELECT seq, incident_id FROM alarms JOIN incident_alarms ON alarm_id = alarms.id")
+                         ).all() == [(7, inc.id)]
+
+
+def test_given_the_migrations_then_the_head_the_server_trusts_at_start_is_alembics_head():
+    assert HEAD == head_revision()
+
+
+def test_given_a_database_at_head_when_a_server_opens_it_then_alembic_is_not_even_loaded(db, database_url):
+    # A restart must ack quickly: a current database skips the migration machinery entirely.
+    code = ("import sys; from fleet_server.storage.db import Database; d = Database(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", code, database_url], capture_output=True, text=True, timeout=120,
+                         cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

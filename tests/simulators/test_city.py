@@ -134,7 +134,7 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path):
 
 
 def _admin_password(log_path):
-    for line in log_path.read_text(errors="replace").splitlines():
-        if "Login:" in line and "admin /" in line:
-            return line.split("admin /", 1)[1].strip().strip("│").strip()
-    return None
+    import re
+
+    found = re.search(r"Login: admin / (\S+)", log_path.read_text(errors="replace"))
+    return found.group(1) if found else None

@@ -9,7 +9,7 @@ import time
 import pytest
 import serial
 
-from firmware.app import nmea
+from protocols.nmea import parse as nmea
 from simulators.gps import CaptureSource, GpsPty, NoFixSource, RouteSource
 from simulators.gps.sentences import retime
 from simulators.gps.sources import distance_m
@@ -67,7 +67,7 @@ def test_given_a_capture_on_a_pty_when_pyserial_reads_then_every_line_arrives_by
 
 MPY_UART = r"""
 import json, select, sys, termios
-from firmware.app import nmea
+from protocols.nmea import parse as nmea
 f = open(sys.argv[1], "rb")
 termios.setraw(f.fileno())       # as the rpi port opens /dev/ttyS0
 poll = select.poll()

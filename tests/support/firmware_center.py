@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from protocols import codec_json, topics
+from protocols import codec_json, downlink, topics
 from protocols.rejection import Rejection
 from tests.support.mqtt import Recorder
 
@@ -54,8 +54,7 @@ class CenterStandIn:
         if inc is None:
             self.inc += 1
             inc = self.inc
-        payload = codec_json.encode({"v": 1, "t": "ack", "dev": alarm["dev"], "boot": alarm["boot"],
-                                     "seq": alarm["seq"], "inc": inc, "ts": int(time.time())})
+        payload = downlink.ack(alarm["dev"], alarm["boot"], alarm["seq"], inc, int(time.time()))
         info = self.rec.client.publish(topics.down(alarm["dev"], "ack"), payload, qos=1)
         self.acked.append((alarm["dev"], alarm["boot"], alarm["seq"]))
         if wait:
@@ -70,7 +69,7 @@ class CenterStandIn:
         self.rec.publish(topic, payload, qos=1)
 
     def server_online(self, epoch: str) -> None:
-        self.rec.publish(topics.SERVER_STATUS, codec_json.server_status("online", epoch, int(time.time())),
+        self.rec.publish(topics.SERVER_STATUS, downlink.server_status("online", epoch, int(time.time())),
                          qos=1, retain=True)
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from fleet_server.broker.mosquitto import free_port
 from fleet_server.telemetry import TelemetryConfig, TelemetryWriter
-from fleet_server.units.model import Position, Unit
+from fleet_server.domain.units import Position, Unit
 from tests.support.victoriametrics import VictoriaMetrics
 
 AMB = Unit(id="AMB-01", callsign="Ambulans 1", agency="medical", type="ambulance")

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine
 
-from fleet_server.units.model import Unit
+from fleet_server.domain.units import Unit
+from fleet_server.storage.db import upgrade
 
 NOW = 1_790_000_000.0
 # Gedung Sate, Bandung, in microdegrees
@@ -12,8 +13,9 @@ CENTRE = (-6902481, 107618767)
 
 @pytest.fixture
 def sqlite_engine(tmp_path):
-    """A real SQLite file in WAL mode, like the core's default store."""
+    """A real SQLite file, migrated to head like the core's store."""
     engine = create_engine(f"sqlite:///{tmp_path / 'units.db'}")
+    upgrade(engine)
     try:
         yield engine
     finally:

@@ -11,12 +11,13 @@ import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from fleet_server.api import refusals
 from fleet_server.api.routes.auth import create_user_record
 from fleet_server.api.security import issue_token
 from fleet_server.broker.mosquitto import free_port
+from fleet_server.api.routes import units as units_api
+from fleet_server.app import open_fleet
 from fleet_server.storage.db import Database
-from fleet_server.units import api as units_api
-from fleet_server.units.fleet import Fleet, FleetConfig
 from tests.units.conftest import CENTRE, ambulance, pos_msg
 
 SECRET = "test-secret-for-the-units-api-0123456789"
@@ -27,17 +28,17 @@ def server(tmp_path):
     """The units router on a real HTTP server, the way the app includes it (under /api/v1)."""
     db = Database(f"sqlite:///{tmp_path / 'siaga.db'}")
     sent: list[tuple[str, bytes, int]] = []
-    fleet = Fleet(db.engine, publish=lambda t, p, q: sent.append((t, p, q)),
-                  config=FleetConfig(persist_batch=10, persist_delay_s=0.05))
+    fleet = open_fleet(db.engine, lambda t, p, q: sent.append((t, p, q)), persist_batch=10, persist_delay_s=0.05)
     app = FastAPI()
     app.state.db, app.state.jwt_secret, app.state.fleet = db, SECRET, fleet
     api = APIRouter(prefix="/api/v1")
     api.include_router(units_api.router)
     app.include_router(api)
+    refusals.install(app)
     tokens = {}
     for role in ("viewer", "dispatcher", "technician"):
-        create_user_record(db, role, "pw-" + role, role, "test")
-        tokens[role] = {"Authorization": "Bearer " + issue_token(SECRET, role, role, 600)}
+        made = create_user_record(db, role, "pw-" + role, role, "test")
+        tokens[role] = {"Authorization": "Bearer " + issue_token(SECRET, role, role, 600, user_id=made["id"])}
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     th = threading.Thread(target=srv.run, daemon=True)
@@ -110,7 +111,7 @@ def test_given_an_incident_when_a_dispatcher_assigns_the_recommended_unit_then_t
     assert r.status_code == 201 and r.json()["by"] == "dispatcher" and r.json()["state"] == "ordered"
     assert sent and sent[-1][0] == "siaga/v1/dev/trk-amb-01/down/cmd" and sent[-1][2] == 1
     again = http.post("/dispatch/assignments", json=order, headers=tok["dispatcher"])
-    assert again.status_code == 409 and "already has order" in again.json()["detail"]["reason"]
+    assert again.status_code == 409 and "already has order" in again.json()["reason"]
     listed = http.get("/dispatch/assignments", params={"incident": 12}, headers=tok["viewer"]).json()
     assert [a["id"] for a in listed] == [r.json()["id"]]
     cancelled = http.post(f"/dispatch/assignments/{r.json()['id']}/cancel", headers=tok["dispatcher"])

@@ -3,8 +3,8 @@ Every rejection says why and is counted; alarms never pass through it (see test_
 import pytest
 
 from protocols import codec_json
-from fleet_server.units.model import Position
-from fleet_server.units.position_filter import (DUPLICATE, FUTURE_TIME, NO_FIX, OUT_OF_ORDER, POOR_ACCURACY,
+from fleet_server.domain.units import Position
+from fleet_server.domain.position_filter import (DUPLICATE, FUTURE_TIME, NO_FIX, OUT_OF_ORDER, POOR_ACCURACY,
                                                 SPEED_JUMP, ZERO_COORDINATES, FilterConfig, PositionFilter)
 
 NOW = 1_790_000_000.0
@@ -70,7 +70,7 @@ def test_given_a_boat_when_it_jumps_faster_than_a_boat_can_then_the_boat_limit_a
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from fleet_server.units.position_filter import REASONS  # noqa: E402
+from fleet_server.domain.position_filter import REASONS  # noqa: E402
 
 
 # Not a codec property (those run 2,000): 300 messages keep this near a second in CI.

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from fleet_server.storage.db import make_engine
-from fleet_server.units.fleet import Fleet, FleetConfig
-from fleet_server.units.store import PositionBatcher
+from fleet_server.app import open_fleet
+from fleet_server.storage.db import make_engine, upgrade
+from fleet_server.storage.units import PositionBatcher
 from tests.support.postgres import PG_BIN, PostgresCluster, available
 from tests.units.conftest import CENTRE, NOW, ambulance, pos_msg
 
@@ -34,8 +34,9 @@ def pg_ctl(pg: PostgresCluster, *args: str) -> None:
 
 def test_given_postgresql_when_fixes_arrive_then_history_batches_reload_and_retention_work(cluster):
     engine = make_engine(cluster.new_database("units"))
+    upgrade(engine)
     try:
-        fleet = Fleet(engine, publish=lambda *a: None, config=FleetConfig(persist_batch=40, persist_delay_s=0.05))
+        fleet = open_fleet(engine, lambda *a: None, persist_batch=40, persist_delay_s=0.05)
         try:
             fleet.register(ambulance(1))
             for i in range(100):
@@ -44,7 +45,7 @@ def test_given_postgresql_when_fixes_arrive_then_history_batches_reload_and_rete
             assert len(fleet.store.history("AMB-01")) == 100
         finally:
             fleet.close()
-        again = Fleet(engine, publish=lambda *a: None)
+        again = open_fleet(engine, lambda *a: None)
         try:
             u = again.tracking.get("AMB-01")
             assert (u.position.lat, u.position.ts, u.position.acc) == (CENTRE[0] + 990, NOW + 99, 4)
@@ -57,7 +58,8 @@ def test_given_postgresql_when_fixes_arrive_then_history_batches_reload_and_rete
 
 def test_given_the_database_down_when_fixes_keep_coming_then_the_backlog_is_bounded_and_drains_after(cluster):
     engine = make_engine(cluster.new_database("units"))
-    fleet = Fleet(engine, publish=lambda *a: None, config=FleetConfig(persist_batch=50, persist_delay_s=0.05))
+    upgrade(engine)
+    fleet = open_fleet(engine, lambda *a: None, persist_batch=50, persist_delay_s=0.05)
     # Small bound so the test sees the drop; production keeps 200,000 rows (minutes of a big fleet).
     fleet.batcher.close()
     fleet.batcher = PositionBatcher(fleet.store, max_batch=50, max_delay_s=0.05, max_pending=300)

@@ -8,10 +8,11 @@ import time
 import pytest
 
 from protocols.rejection import Rejection, UNKNOWN_DEVICE
-from fleet_server.units.feed import PositionFeed
-from fleet_server.units.fleet import Fleet, FleetConfig
-from fleet_server.units.model import Unit
-from fleet_server.units.tracking import Tracking, TrackingConfig
+from fleet_server.app import open_fleet
+from fleet_server.domain.fleet import Fleet, FleetConfig
+from fleet_server.domain.position_feed import PositionFeed
+from fleet_server.domain.tracking import Tracking, TrackingConfig
+from fleet_server.domain.units import Unit
 from tests.units.conftest import CENTRE, NOW, ambulance, crew_msg, pos_msg
 
 
@@ -92,8 +93,7 @@ def test_given_a_bad_unit_record_when_created_then_it_says_why():
 
 
 def test_given_the_database_when_fixes_arrive_then_history_is_written_in_batches_and_reloads(sqlite_engine):
-    fleet = Fleet(sqlite_engine, publish=lambda *a: None,
-                  config=FleetConfig(persist_batch=50, persist_delay_s=0.05))
+    fleet = open_fleet(sqlite_engine, lambda *a: None, persist_batch=50, persist_delay_s=0.05)
     try:
         fleet.register(ambulance(1))
         for i in range(120):
@@ -106,7 +106,7 @@ def test_given_the_database_when_fixes_arrive_then_history_is_written_in_batches
     finally:
         fleet.close()
     # A restarted server knows its units, their last position and status.
-    again = Fleet(sqlite_engine, publish=lambda *a: None)
+    again = open_fleet(sqlite_engine, lambda *a: None)
     try:
         u = again.tracking.get("AMB-01")
         assert u.device_id == "trk-amb-01" and u.position.lat == CENTRE[0] + 1190 and u.position.ts == NOW + 119
@@ -143,7 +143,7 @@ def test_given_a_unit_reporting_every_100ms_when_the_feed_interval_is_500ms_then
 def test_given_an_alarm_with_a_bad_fix_when_handed_to_the_units_side_then_it_is_not_filtered_or_touched():
     """Alarms are the core's: an SOS with a 0,0 fix is still an SOS, so the position filter never sees it."""
     from protocols import codec_json
-    fleet = Fleet(None, publish=lambda *a: None)
+    fleet = Fleet(publish=lambda *a: None)
     try:
         fleet.register(ambulance(1))
         sos = codec_json.decode(codec_json.encode({
@@ -157,9 +157,8 @@ def test_given_an_alarm_with_a_bad_fix_when_handed_to_the_units_side_then_it_is_
 
 
 def test_given_a_running_fleet_when_history_ages_past_retention_then_the_background_purges_it(sqlite_engine):
-    cfg = FleetConfig(history_retention_s=3600, retention_every_s=0.1, feed_interval_s=0.05,
-                      persist_batch=10, persist_delay_s=0.02)
-    fleet = Fleet(sqlite_engine, publish=lambda *a: None, config=cfg)
+    cfg = FleetConfig(history_retention_s=3600, retention_every_s=0.1, feed_interval_s=0.05)
+    fleet = open_fleet(sqlite_engine, lambda *a: None, cfg, persist_batch=10, persist_delay_s=0.02)
     try:
         fleet.register(ambulance(1))
         now = time.time()
@@ -174,3 +173,23 @@ def test_given_a_running_fleet_when_history_ages_past_retention_then_the_backgro
         assert [p.ts for p in fleet.store.history("AMB-01")] == [float(int(fresh))]
     finally:
         fleet.close()
+
+
+def test_given_a_unit_whose_tracker_is_swapped_when_the_new_one_reports_far_away_then_its_fix_is_not_a_speed_jump():
+    # A unit's last fix belongs to its old tracker; the new one (a replacement, a GPS capture
+    # replayed through a real tracker) starts where it is. Its own next fixes are judged as usual.
+    t = Tracking()
+    t.add_unit(ambulance(1))
+    assert not isinstance(t.accept_position(pos_msg("trk-amb-01", NOW, CENTRE[0], CENTRE[1]), NOW), Rejection)
+    t.add_unit(ambulance(1, device_id="trk-replay"))
+    oregon = (44068842, -121314192)
+    p = t.accept_position(pos_msg("trk-replay", NOW + 10, *oregon), NOW + 10)
+    assert not isinstance(p, Rejection), p
+    assert (t.get("AMB-01").position.lat, t.get("AMB-01").position.lon) == oregon
+    back = t.accept_position(pos_msg("trk-replay", NOW + 20, CENTRE[0], CENTRE[1], seq=2), NOW + 20)
+    assert isinstance(back, Rejection) and back.code == "speed_jump"
+    # Without a swap the same jump is refused: the filter still guards a unit's own tracker.
+    t.add_unit(ambulance(2))
+    t.accept_position(pos_msg("trk-amb-02", NOW, CENTRE[0], CENTRE[1]), NOW)
+    r = t.accept_position(pos_msg("trk-amb-02", NOW + 10, *oregon, seq=2), NOW + 10)
+    assert isinstance(r, Rejection) and r.code == "speed_jump"

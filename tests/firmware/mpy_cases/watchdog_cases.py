@@ -1,7 +1,8 @@
 # Runs under MicroPython: the watchdog is fed only while the loop is healthy.
 import os
+from firmware.hal import Board
 from firmware.hal.flash import FlashDir
-from firmware.app.loop import FAILED_STEPS_BEFORE_RESET
+from firmware.app.session import FAILED_STEPS_BEFORE_RESET
 from firmware.app.panic_button import PanicButton
 
 
@@ -20,15 +21,12 @@ class _Net:
         return False
 
 
-class _Board:
+class _Board(Board):
     name = "unit"
 
     def __init__(self, keys):
         self.keys = keys
-        self.tamper = None
         self.leds = {"red": _Out(), "green": _Out()}
-        self.buzzer = None
-        self.battery = None
         self.net = _Net()
         self.clock = None
         self.flash = FlashDir(os.getenv("SIAGA_TEST_FLASH"))
