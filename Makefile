@@ -6,8 +6,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # System packages the project runs against (real parts, not mocks). libatomic1: the node inside
-# the playwright wheel needs it, and a minimal Debian lacks it.
-APT_PACKAGES := mosquitto mosquitto-clients postgresql socat victoria-metrics chromium fonts-dejavu-core libatomic1
+# the playwright wheel needs it, and a minimal Debian lacks it. systemd: systemd-analyze verify
+# checks deploy/systemd (a container image may lack it). patroni, etcd-server, python3-etcd: the
+# database cluster (siaga db cluster); python3-pysyncobj: its --dcs raft (Patroni's built-in Raft).
+# nats-server, haproxy: the clustered broker (fleet_server/broker/nats_cluster.py).
+APT_PACKAGES := mosquitto mosquitto-clients postgresql patroni etcd-server python3-etcd python3-pysyncobj socat victoria-metrics chromium fonts-dejavu-core libatomic1 nginx prometheus systemd haproxy nats-server
 SYSTEM_STAMP := $(VENV)/.system-packages
 PYTHON_STAMP := $(VENV)/.python-packages
 
@@ -35,7 +38,7 @@ $(SYSTEM_STAMP):
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends npm; \
 	fi
 	@# The packaged services must not hold our ports or data: the project starts its own.
-	@for s in mosquitto postgresql victoria-metrics; do \
+	@for s in mosquitto postgresql patroni etcd victoria-metrics nginx prometheus nats-server haproxy; do \
 	  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet $$s 2>/dev/null; then \
 	    echo "Note: system service $$s is running; Siaga starts its own instances on free ports."; fi; done
 	@mkdir -p $(VENV) && touch $@
