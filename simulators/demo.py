@@ -229,6 +229,10 @@ def main(duration: float | None = None, speedup: float | None = None, scenario: 
         console.print("[bold red]" + _("Cannot start the demo:") + f"[/] {e}")
         return 2
     previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
+    # The banner promises Ctrl-C, however the demo was started: a shell without job control (a
+    # script, `make demo &`, a CI runner) hands a background job SIGINT ignored, and Python keeps
+    # an inherited SIG_IGN. With the default handler asyncio.run turns Ctrl-C into a clean stop.
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     server: FleetServer | None = None
     broker: Mosquitto | None = None
     api = None
@@ -289,8 +293,8 @@ def main(duration: float | None = None, speedup: float | None = None, scenario: 
         console.print(_("Stopping…"))
         return 0
     finally:
-        # A second signal while stopping must not cut the stopping short.
-        for s in STOP_SIGNALS:
+        # A second signal (or Ctrl-C) while stopping must not cut the stopping short.
+        for s in (*STOP_SIGNALS, signal.SIGINT):
             signal.signal(s, signal.SIG_IGN)
         try:
             if api:

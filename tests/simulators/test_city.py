@@ -85,7 +85,7 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "from fleet_server.cli import app; app()", "demo",
                              "--speedup", "10", "--http-port", str(http_port), "--mqtt-port", str(mqtt_port),
                              "--workdir", str(workdir)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, COLUMNS="120"))
+                            env=dict(os.environ, COLUMNS="120"), preexec_fn=_sigint_ignored)
     base = f"http://127.0.0.1:{http_port}"
     try:
         deadline = time.monotonic() + 90
@@ -131,6 +131,12 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path):
     except ProcessLookupError:
         alive = False
     assert not alive
+
+
+def _sigint_ignored():
+    """Start the demo the way a shell without job control starts a background job (a script, a CI
+    runner): with SIGINT ignored. Ctrl-C must stop it all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _admin_password(log_path):
