@@ -105,3 +105,64 @@ def all_keys() -> set[str]:
 
 def catalogue(lang: str) -> dict[str, str]:
     return json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+# ---- the server's refusal codes and the console's sentences for them -------------------------
+# The calls that make a refusal, and the position of their code argument: the domain's Refused,
+# the HTTP edge's HttpRefused and refusals.response(status, code, reason), and the rule errors the
+# domain turns into a Refused unchanged (center.RuleError, forwarding.ForwardError).
+REFUSAL_CALLS = {"Refused": 0, "HttpRefused": 1, "RuleError": 0, "ForwardError": 0, "response": 1}
+
+
+def server_refusal_codes() -> dict[str, set[str]]:
+    """{code: {file:line, ...}} of every refusal code the server can send: each literal (or
+    module constant) code of a refusal call in fleet_server, the codes the framework's errors get
+    by status, and protocols.rejection's codes (a dispatch or registration Rejection is refused
+    with its code)."""
+    import ast
+
+    from fleet_server.api import refusals
+    from protocols import rejection
+
+    files = sorted((ROOT / "fleet_server").rglob("*.py"))
+    constants: dict[str, set[str]] = {}
+    calls = []
+    for f in files + [ROOT / "protocols" / "rejection.py"]:
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        constants.setdefault(target.id, set()).add(node.value.value)
+        if f.parent.name == "protocols":
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func
+            name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None
+            if name in REFUSAL_CALLS and len(node.args) > REFUSAL_CALLS[name]:
+                calls.append((f"{f.relative_to(ROOT)}:{node.lineno}", node.args[REFUSAL_CALLS[name]]))
+    out: dict[str, set[str]] = {}
+    for where, arg in calls:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            values = {arg.value}
+        elif isinstance(arg, ast.Name):
+            values = constants.get(arg.id, set())   # a local variable: passes on a code found elsewhere
+        else:
+            values = set()                           # e.code, r.code: a code made by one of these calls
+        for v in values:
+            out.setdefault(v, set()).add(where)
+    for status, code in refusals._CODE_BY_STATUS.items():
+        out.setdefault(code, set()).add(f"fleet_server/api/refusals.py (status {status})")
+    for code in rejection.CODES:
+        out.setdefault(code, set()).add("protocols/rejection.py")
+    return out
+
+
+def console_refusals() -> dict[str, str]:
+    """refusals.js's REFUSALS table: {code: English sentence}."""
+    code = (STATIC / "js" / "refusals.js").read_text(encoding="utf-8")
+    table = code.split("export const REFUSALS = {", 1)[1].split("\n};", 1)[0]
+    return {m.group(1): json.loads('"' + m.group(2) + '"')
+            for m in re.finditer(r'^\s*(\w+): N_\("((?:[^"\\\n]|\\.)*)"\),?\s*$', table, re.M)}

@@ -46,3 +46,16 @@ def test_given_index_html_then_every_visible_text_and_attribute_is_marked_for_tr
     page = html_page()
     assert page.bare == [], "index.html texts without data-i18n / data-i18n-attr (or translate=\"no\")"
     assert {"Queue", "Log in", "Keyboard shortcuts", "open incidents"} <= page.keys
+
+
+def test_given_every_refusal_code_the_server_can_send_then_the_console_says_it_in_indonesian():
+    from tests.console.i18n_keys import console_refusals, server_refusal_codes
+
+    codes, table, cat = server_refusal_codes(), console_refusals(), catalogue("id")
+    assert {"not_found", "illegal_transition", "bad_reference", "not_your_station", "insufficient_role",
+            "bad_value", "invalid_request"} <= set(codes)   # the scan itself found the server's codes
+    missing = {c: sorted(where)[:3] for c, where in codes.items() if c not in table}
+    assert missing == {}, "refusal codes without a sentence in static/js/refusals.js REFUSALS"
+    untranslated = sorted(text for text in table.values() if text not in cat)
+    assert untranslated == []
+    assert sorted(set(table) - set(codes)) == [], "sentences for codes the server no longer sends"

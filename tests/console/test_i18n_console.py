@@ -13,7 +13,7 @@ import re
 import pytest
 
 from tests.console.conftest import FAST_CLOCKS, USERS, start_server
-from tests.console.i18n_keys import catalogue
+from tests.console.i18n_keys import catalogue, console_refusals
 
 # Every visible text node, and the texts of visible elements' title/placeholder/aria-label.
 VISIBLE_TEXTS = """() => {
@@ -177,6 +177,17 @@ def test_given_an_indonesian_center_when_a_dispatcher_switches_language_and_walk
                 p.page.keyboard.press(key)
                 p.page.wait_for_selector(ready)
                 _view(p, seen, page)
+            # A real refusal, said by its code: the desk hands off with a reference the server
+            # refuses (bad_reference); the toast says the server's rule in Indonesian.
+            p.page.keyboard.press("5")
+            form = p.page.locator("#desk-list form[data-hand-off] >> nth=0")
+            form.locator("input[name=reference]").fill("rujukan dengan spasi!")
+            form.locator("button").click()
+            p.page.wait_for_selector("#toast.show.error")
+            cat = catalogue("id")
+            assert p.page.inner_text("#toast") == cat["Refused: {why}"].format(
+                why=cat[console_refusals()["bad_reference"]])
+            _view(p, seen, "refusal")
             p.page.click("#logout")
             p.page.wait_for_selector("#page-login:not([hidden])")
             _view(p, seen, "login after logout")
@@ -184,5 +195,5 @@ def test_given_an_indonesian_center_when_a_dispatcher_switches_language_and_walk
             tracker.close()
     left = {view: found for view, found in seen.items() if found}
     assert left == {}, "\n".join(f"{view}: {found}" for view, found in left.items())
-    assert len(seen) == 16
+    assert len(seen) == 17
     assert p.errors == [] and p.outside_requests == []

@@ -1,6 +1,7 @@
 // The server's /api/v1 as the console uses it: every endpoint path lives here and nowhere else, so
 // a change in the server's contract is a one-line change. Docs: docs/server.md, docs/dispatch.md.
 import { t } from "./i18n.js";
+import { refusalText } from "./refusals.js";
 
 const TOKEN_KEY = "siaga.console.token";
 export const ROLES = ["viewer", "station", "operator", "dispatcher", "technician", "admin"];
@@ -23,8 +24,9 @@ export const paths = {
   areas: "/console/api/areas",
 };
 
+// message: the refusal in the user's language (refusals.js); code: the server's refusal code.
 export class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, code = null) { super(message); this.status = status; this.code = code; }
 }
 
 let session = load();
@@ -63,8 +65,8 @@ export async function login(username, password) {
   const body = new URLSearchParams({ username, password, grant_type: "password" });
   const res = await fetch(paths.token, { method: "POST", body });
   if (!res.ok) {
-    const why = await reason(res);
-    throw new ApiError(res.status, res.status === 401 || res.status === 400 ? t("Wrong user name or password.") : why);
+    const why = await refusal(res);
+    throw new ApiError(res.status, res.status === 401 || res.status === 400 ? t("Wrong user name or password.") : why.text, why.code);
   }
   const data = await res.json();
   const c = claims(data.access_token);
@@ -78,12 +80,13 @@ export async function login(username, password) {
   return session;
 }
 
-async function reason(res) {
+// A refusal's {code, text}: the text said by its code in the user's language, else the server's.
+export async function refusal(res) {
   try {
     const d = await res.json();
-    if (typeof d.reason === "string") return d.reason;
-    return JSON.stringify(d).slice(0, 200);
-  } catch { return `${res.status} ${res.statusText}`; }
+    if (typeof d.reason === "string") return { code: d.code || null, text: refusalText(d.code, d.reason) };
+    return { code: null, text: JSON.stringify(d).slice(0, 200) };
+  } catch { return { code: null, text: `${res.status} ${res.statusText}` }; }
 }
 
 export async function request(method, path, body) {
@@ -92,7 +95,7 @@ export async function request(method, path, body) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401 && session) { setSession(null); throw new ApiError(401, t("Session expired: log in again.")); }
-  if (!res.ok) throw new ApiError(res.status, await reason(res));
+  if (!res.ok) { const why = await refusal(res); throw new ApiError(res.status, why.text, why.code); }
   if (res.status === 204) return null;
   return res.json();
 }

@@ -183,7 +183,7 @@ async function downloadCsv(month) {
   // A link cannot carry the bearer token: fetched here, then handed to the browser as a file.
   const s = api.currentSession();
   const res = await fetch(`${paths.monthly}?month=${encodeURIComponent(month)}&format=csv`, { headers: { Authorization: `Bearer ${s.token}` } });
-  if (!res.ok) { toast(t("Refused: {why}", { why: `${res.status}` }), true); return; }
+  if (!res.ok) { toast(t("Refused: {why}", { why: (await api.refusal(res)).text }), true); return; }
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await res.blob());
   a.download = `siaga112-${month}.csv`;

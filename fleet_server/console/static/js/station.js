@@ -173,7 +173,7 @@ async function downloadCsv(query) {
   // A link cannot carry the bearer token: fetched here, then handed to the browser as a file.
   const res = await fetch(`${paths.report}?${new URLSearchParams({ ...query, format: "csv" })}`,
     { headers: { Authorization: `Bearer ${api.currentSession().token}` } });
-  if (!res.ok) { toast(t("Refused: {why}", { why: `${res.status}` }), true); return; }
+  if (!res.ok) { toast(t("Refused: {why}", { why: (await api.refusal(res)).text }), true); return; }
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await res.blob());
   a.download = "siaga112-accountability.csv";
