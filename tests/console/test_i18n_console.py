@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from tests.console.conftest import FAST_CLOCKS, USERS, start_server
@@ -179,7 +180,9 @@ def test_given_an_indonesian_center_when_a_dispatcher_switches_language_and_walk
                 _view(p, seen, page)
             # A real refusal, said by its code: the desk hands off with a reference the server
             # refuses (bad_reference); the toast says the server's rule in Indonesian.
+            p.page.eval_on_selector("#desk-list", "el => { el.dataset.drawn = 'before'; }")
             p.page.keyboard.press("5")
+            p.page.wait_for_selector("#desk-list:not([data-drawn])")   # the desk drawn afresh
             form = p.page.locator("#desk-list form[data-hand-off] >> nth=0")
             form.locator("input[name=reference]").fill("rujukan dengan spasi!")
             form.locator("button").click()
@@ -188,6 +191,34 @@ def test_given_an_indonesian_center_when_a_dispatcher_switches_language_and_walk
             assert p.page.inner_text("#toast") == cat["Refused: {why}"].format(
                 why=cat[console_refusals()["bad_reference"]])
             _view(p, seen, "refusal")
+            # The timeline names what the server records by id: the ticked run card step by its
+            # text, a reclassification's station and a forward's station by their names.
+            inc_id = int(p.page.get_attribute("#queue [data-incident]:has(.what:has-text('medis'))", "data-incident"))
+            r = server.api("POST", f"/incidents/{inc_id}/reclassify", json={
+                "category": "police", "agency": None, "priority": 2, "reason": "Pelapor melihat perkelahian"})
+            assert r.status_code == 200, r.text
+            r = server.api("POST", f"/incidents/{inc_id}/forward", json={})
+            assert r.status_code == 201, r.text
+            audit = server.api("GET", f"/incidents/{inc_id}").json()["audit"]
+            [tick] = [a for a in audit if a["action"] == "sop_step_ticked"]
+            [moved] = [a for a in audit if a["action"] == "reclassified"]
+            [sent] = [a for a in audit if a["action"] == "forwarded"]
+            [card] = [c for c in server.api("GET", "/center/run-cards").json() if c["id"] == tick["detail"]]
+            [step] = [s for s in card["steps"] if s["id"] == tick["to"]]
+            station_id = moved["detail"].rsplit("(station ", 1)[1].rstrip(")")
+            names = {f["properties"]["id"]: f["properties"]["name"]
+                     for f in httpx.get(server.base_url + "/console/api/areas").json()["features"]}
+            p.page.keyboard.press("1")
+            p.page.click(f"#queue [data-incident='{inc_id}']")
+            p.page.wait_for_selector(".timeline li:has-text('diteruskan oleh pusat')")
+            line = p.page.inner_text(".timeline")
+            assert cat[step["text"]] in line and cat["Run card: {title}"].format(title=cat[card["title"]]) in line
+            assert f"Pelapor melihat perkelahian (pos {names[station_id]})" in line
+            assert names[sent["to"]] in line
+            raw = [code for code in (card["id"], f"“{step['id']}”", station_id, sent["to"], "(station ", moved["to"])
+                   if code in line]
+            assert raw == [], f"raw ids in the timeline: {raw}\n{line}"
+            _view(p, seen, "timeline")
             p.page.click("#logout")
             p.page.wait_for_selector("#page-login:not([hidden])")
             _view(p, seen, "login after logout")
@@ -195,5 +226,5 @@ def test_given_an_indonesian_center_when_a_dispatcher_switches_language_and_walk
             tracker.close()
     left = {view: found for view, found in seen.items() if found}
     assert left == {}, "\n".join(f"{view}: {found}" for view, found in left.items())
-    assert len(seen) == 17
+    assert len(seen) == 18
     assert p.errors == [] and p.outside_requests == []

@@ -22,6 +22,7 @@ export const paths = {
   feed: "/api/v1/feed",
   config: "/console/api/config",
   areas: "/console/api/areas",
+  runCards: "/api/v1/center/run-cards",
 };
 
 // message: the refusal in the user's language (refusals.js); code: the server's refusal code.

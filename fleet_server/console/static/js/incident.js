@@ -2,7 +2,7 @@
 // ETA and reasons, the timeline (alarms, audit entries, notes) and the actions the role allows.
 import * as api from "./api.js";
 import * as model from "./model.js";
-import { state, on, fetchIncident } from "./store.js";
+import { state, on, fetchIncident, runCards, stationName } from "./store.js";
 import { confirmAction, toast } from "./alert.js";
 import { renderIncidentExtras } from "./center.js";
 import { renderRunCard } from "./sop.js";
@@ -32,9 +32,9 @@ export async function show(id) {
   if (id === null || id === undefined) { current = null; pane().innerHTML = `<p class="muted pad">${esc(t("Select an incident"))} (<kbd>J</kbd>/<kbd>K</kbd>).</p>`; return; }
   try {
     const inc = await fetchIncident(id);
-    const [audit, recos, orders] = await Promise.all([loadAudit(inc), loadRecommendations(inc), loadAssignments(inc)]);
+    const [audit, recos, orders, cards] = await Promise.all([loadAudit(inc), loadRecommendations(inc), loadAssignments(inc), runCards()]);
     if (seq !== loadSeq) return;  // the dispatcher already moved on
-    current = inc; current.audit = audit; recommendations = recos; assignments = orders;
+    current = inc; current.audit = audit; current.cards = cards; recommendations = recos; assignments = orders;
     render();
   } catch (e) {
     if (seq === loadSeq) pane().innerHTML = `<p class="error pad">${esc(t("Incident #{id} could not be loaded: {why}", { id, why: e.message }))}</p>`;
@@ -186,13 +186,52 @@ function reasons(r) {
 const WHO = { supervisor: N_("to the supervisor"), "center head": N_("to the center head") };
 const SYSTEM_DETAILS = [
   [/^(\w+) -> (\w+), station (\S+), via (\w+)$/, (m) => t("{category} → {agency}, station {station}, via {via}",
-    { category: model.label(m[1]), agency: model.agencyName(m[2]), station: m[3], via: m[4] })],
+    { category: model.label(m[1]), agency: model.agencyName(m[2]), station: stationName(m[3]) || m[3], via: m[4] })],
   [/^to the (supervisor|center head) \((\w+)\): unacknowledged for (\d+) s(?:; already at the top priority (\d+))?$/,
     (m) => t("{who} ({role}): unacknowledged for {s} s", { who: t(WHO[m[1]]), role: model.label(m[2]), s: m[3] }) +
       (m[4] ? "; " + t("already at the top priority {p}", { p: m[4] }) : "")],
   [/^no unit on scene (\d+) s after the report \(promise (\d+) s\)$/,
     (m) => t("no unit on scene {s} s after the report (promise {promise} s)", { s: m[1], promise: m[2] })],
 ];
+// A forward's audit details (fleet_server/domain/forwards.py): why it was sent, and each step.
+const SENT_WHY = [
+  [/^forwarded by the center$/, () => t("forwarded by the center")],
+  [/^forwarded on routing$/, () => t("forwarded on routing")],
+  [/^handed down by (.+)$/, (m) => t("handed down by {station}", { station: m[1] })],
+  [/^escalated from (.+)$/, (m) => t("escalated from {station}", { station: m[1] })],
+];
+const roster = (held) => (held === "nobody on its roster" ? t("nobody on its roster") : held);
+const FORWARD_DETAILS = [
+  [/^(.+?): forward (\d+) to (.+); held by (.+); to be accepted within ([\d.]+) s$/, (m) => {
+    const why = SENT_WHY.find(([re]) => re.test(m[1]));
+    return t("{why}: forward {id} to {station}; held by {held}; to be accepted within {s} s",
+      { why: why ? why[1](why[0].exec(m[1])) : m[1], id: m[2], station: m[3], held: roster(m[4]), s: m[5] });
+  }],
+  [/^forward (\d+) accepted at (.+) after (\d+) s$/, (m) => t("forward {id} accepted at {station} after {s} s", { id: m[1], station: m[2], s: m[3] })],
+  [/^forward (\d+) handed down by (.+)$/, (m) => t("forward {id} handed down by {station}", { id: m[1], station: m[2] })],
+  [/^forward (\d+) returned by ([^:]+): ([\s\S]*)$/, (m) => t("forward {id} returned by {station}: {reason}", { id: m[1], station: m[2], reason: m[3] })],
+  [/^forward (\d+) at (.+) closed: the incident was closed \((\w+)\) while the forward was (\w+)$/,
+    (m) => t("forward {id} at {station} closed: the incident was closed ({state}) while the forward was {before}",
+      { id: m[1], station: m[2], state: model.label(m[3]), before: model.label(m[4]) })],
+  [/^forward (\d+) closed by ([^:]+): ([\s\S]*)$/, (m) => t("forward {id} closed by {station}: {reason}", { id: m[1], station: m[2], reason: m[3] })],
+  [/^forward (\d+) closed by (.+)$/, (m) => t("forward {id} closed by {station}", { id: m[1], station: m[2] })],
+  [/^forward (\d+) unaccepted at (.+) for (\d+) s \(limit ([\d.]+) s; held by (.+)\); to (.+?)(?: \((\w+)\))?$/,
+    (m) => t("forward {id} unaccepted at {station} for {s} s (limit {limit} s; held by {held}); to {target}",
+      { id: m[1], station: m[2], s: m[3], limit: m[4], held: roster(m[5]), target: m[6] === "the center's supervisor" ? t("the center's supervisor") : m[6] }) +
+      (m[7] ? ` (${model.label(m[7])})` : "")],
+];
+const RECORDED_FOR = / \(recorded by the center for (.+)\)$/;
+
+function forwardDetail(detail) {
+  const rec = RECORDED_FOR.exec(detail);
+  const body = rec ? detail.slice(0, rec.index) : detail;
+  for (const [pattern, say] of FORWARD_DETAILS) {
+    const m = pattern.exec(body);
+    if (m) return say(m) + (rec ? ` (${t("recorded by the center for {station}", { station: rec[1] })})` : "");
+  }
+  return null;
+}
+
 // Who wrote an audit entry: a user's name, "system", or "device:<id>".
 function actorName(actor) {
   if (currentLanguage() === "en" || !actor) return actor;
@@ -200,13 +239,42 @@ function actorName(actor) {
   return actor.startsWith("device:") ? `${model.label("device")} ${actor.slice(7)}` : actor;
 }
 
+// Said again in English too: a station is named, not given by its id.
 function systemDetail(detail) {
-  if (currentLanguage() === "en") return detail;
+  const forward = forwardDetail(detail);
+  if (forward !== null) return forward;
   for (const [pattern, say] of SYSTEM_DETAILS) {
     const m = pattern.exec(detail);
     if (m) return say(m);
   }
   return detail;
+}
+
+// An audit value in words: a station by its name (forwards), a class "medical/dinkes/P1" by its
+// category and agency, any other code by its label.
+function auditValue(v) {
+  if (v === null || v === undefined || v === "") return "";
+  const s = String(v);
+  const cls = /^(\w+)\/(\w+)\/P(\d)$/.exec(s);
+  if (cls) return `${model.label(cls[1])}, ${model.agencyName(cls[2])}, P${cls[3]}`;
+  return stationName(s) || model.label(s);
+}
+
+// [change, detail] of an audit entry: a ticked run card step by its text and its card's title; a
+// reclassification's station by its name; the rest through auditValue() and systemDetail().
+function auditChange(e, cards) {
+  const from = e.from ?? e.from_value, to = e.to ?? e.to_value;
+  if (e.action === "sop_step_ticked") {
+    const card = cards?.get(e.detail);
+    const step = card?.steps.find((s) => s.id === to);
+    return [step ? `“${t(step.text)}”` : String(to ?? ""), card ? t("Run card: {title}", { title: t(card.title) }) : e.detail];
+  }
+  const change = from || to ? `${auditValue(from)} → ${auditValue(to)}` : "";
+  if (e.action === "reclassified") {
+    const m = /^([\s\S]*) \(station (\S+)\)$/.exec(e.detail || "");
+    if (m) return [change, t("{reason} (station {station})", { reason: m[1], station: stationName(m[2]) || m[2] })];
+  }
+  return [change, e.detail ? systemDetail(e.detail) : ""];
 }
 
 function timeline(inc) {
@@ -219,9 +287,8 @@ function timeline(inc) {
       `${a.prank_flagged ? ` (${esc(t("prank-flagged device"))})` : ""}`]);
   }
   for (const e of inc.audit || []) {
-    const from = e.from ?? e.from_value, to = e.to ?? e.to_value;
-    const change = from || to ? ` ${model.escape(model.label(from || ""))} → ${model.escape(model.label(to || ""))}` : "";
-    rows.push([e.at, `<b>${model.escape(actorName(e.actor))}</b> ${model.escape(model.label(e.action))}${change}${e.detail ? ` — ${model.escape(systemDetail(e.detail))}` : ""}`]);
+    const [change, detail] = auditChange(e, inc.cards);
+    rows.push([e.at, `<b>${esc(actorName(e.actor))}</b> ${esc(model.label(e.action))}${change ? " " + esc(change) : ""}${detail ? ` — ${esc(detail)}` : ""}`]);
   }
   for (const n of inc.notes) rows.push([n.created_at ?? n.at, `${esc(t("note by {author}")).replace("{author}", `<b>${esc(n.author)}</b>`)}: ${esc(n.text)}`]);
   rows.sort((a, b) => (a[0] || 0) - (b[0] || 0));

@@ -2,6 +2,7 @@
 // every feed (re)connect, then kept current by feed events. Views subscribe to changes.
 import * as api from "./api.js";
 import * as model from "./model.js";
+import { t } from "./i18n.js";
 
 export const state = {
   config: { promise_s: 300, amber_after_s: 120, red_after_s: 240, stale_fix_s: 120, tile_url: "", sound: true },
@@ -27,6 +28,24 @@ export async function loadStatic() {
   const [cfg, areas] = await Promise.all([api.get(api.paths.config), api.get(api.paths.areas)]);
   Object.assign(state.config, cfg);
   state.areas = areas;
+}
+
+// A station's name by its id, from the station areas the map draws; the command center (incidents
+// no station area holds) and the supervisor (the top of every forward chain) by their role.
+export function stationName(id) {
+  if (id === "112") return t("the command center");
+  if (id === "supervisor") return t("the supervisor");
+  for (const f of state.areas?.features || []) if (f.properties.id === id && !f.properties.site) return f.properties.name;
+  return null;
+}
+
+// Every run card by id (the timeline names a ticked step by its text); fetched once, again after a failure.
+let cards = null;
+export function runCards() {
+  cards ||= api.get(api.paths.runCards)
+    .then((list) => new Map(list.map((c) => [c.id, c])))
+    .catch((e) => { console.warn("run cards", e); cards = null; return new Map(); });
+  return cards;
 }
 
 export async function loadIncidents() {
