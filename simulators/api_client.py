@@ -39,8 +39,11 @@ class FleetApi:
         """A unit (callsign, agency, type, home station, bound tracker): POST /units."""
         return self._check(self.http.post("/units", json=fields))
 
-    def create_user(self, username: str, password: str, role: str) -> dict:
-        return self._check(self.http.post("/users", json={"username": username, "password": password, "role": role}))
+    def create_user(self, username: str, password: str, role: str, station_id: str | None = None) -> dict:
+        body = {"username": username, "password": password, "role": role}
+        if station_id is not None:
+            body["station_id"] = station_id   # a user of role station works at this station area
+        return self._check(self.http.post("/users", json=body))
 
     def device(self, device_id: str) -> dict:
         return self._check(self.http.get(f"/devices/{device_id}"))

@@ -48,6 +48,20 @@ DEMO_FOLD_S = 60
 # production ladder (supervisor at 15 s, center head at 60 s) every alarm in the queue's first group
 # would read "escalated"; at a minute and a half, escalation shows now and then, as on a busy shift.
 DEMO_ESCALATE_S, DEMO_ESCALATE_HEAD_S = 60, 90
+# Station users, so the station view (7) can be tried: the Polres every police SOS is forwarded to
+# on routing (the demo forwards Polri's emergencies itself), and a Polsek under it that the city's
+# Alun-Alun police alarms fall in, which the Polres hands down to. Unaccepted, a forward climbs to
+# the center's supervisor after SIAGA_FORWARD_ACCEPT_S (120 s), as on a real shift.
+DEMO_STATIONS = (("polres", "polrestabes-bandung"), ("polsek", "polsek-regol"))
+DEMO_FORWARD_AGENCIES = "polri"
+
+
+def station_names(area_dir: Path = CITY_AREAS) -> dict[str, str]:
+    """{station id: name} of the demo's station users, from the station areas the server routes by."""
+    from fleet_server.domain.jurisdiction import Jurisdiction
+
+    j = Jurisdiction.load(area_dir)
+    return {sid: j.area(sid)["name"] for _user, sid in DEMO_STATIONS}
 
 
 class PortTaken(RuntimeError):
@@ -172,13 +186,16 @@ def cli_commands(workdir: Path, siaga: str | None = None) -> list[str]:
     ]
 
 
-def ready_text(url: str, base_url: str, admin_pw: str, tech_pw: str, broker: Mosquitto, workdir: Path) -> tuple[Panel, str]:
-    """The panel, and the commands as plain lines: never wrapped, so they copy as they are."""
+def ready_text(url: str, base_url: str, admin_pw: str, tech_pw: str, broker: Mosquitto, workdir: Path,
+               stations: list[tuple[str, str, str]] = ()) -> tuple[Panel, str]:
+    """The panel, and the commands as plain lines: never wrapped, so they copy as they are.
+    stations: (user, password, station name) of the station users."""
     cmds = cli_commands(workdir)
     panel = Panel.fit(
         "[bold]" + _("Console:") + f"[/bold] {url}\n"
         "[bold]" + _("Login:") + f"[/bold] admin / {admin_pw}   (technician / {tech_pw})\n"
-        "[bold]" + _("Broker:") + f"[/bold] {broker.host}:{broker.port} "
+        + "".join("[bold]" + _("Station view:") + f"[/bold] {user} / {pw} ({name})\n" for user, pw, name in stations)
+        + "[bold]" + _("Broker:") + f"[/bold] {broker.host}:{broker.port} "
         + _("(the observer account's password is in {file})").format(file=_shown(workdir / "siaga.toml")) + "\n"
         f"API: {base_url}/openapi.json   " + _("State and logs: {dir}").format(dir=_shown(workdir)) + "\n"
         + _("Ctrl-C stops everything."),
@@ -257,6 +274,7 @@ def main(duration: float | None = None, speedup: float | None = None, scenario: 
                                  env={"SIAGA_JURISDICTION_FILE": str(CITY_AREAS), "SIAGA_LOG_JSON": "true",
                                       # The demo center speaks Bahasa Indonesia (a user may switch).
                                       "SIAGA_CONSOLE__LANGUAGE": DEMO_LANGUAGE,
+                                      "SIAGA_INCIDENTS__FORWARD_AUTO_AGENCIES": DEMO_FORWARD_AGENCIES,
                                       "SIAGA_INCIDENTS__FOLD_WINDOW_S": str(DEMO_FOLD_S),
                                       "SIAGA_INCIDENTS__ESCALATE_AFTER_S": str(DEMO_ESCALATE_S),
                                       "SIAGA_INCIDENTS__ESCALATE_HEAD_AFTER_S": str(DEMO_ESCALATE_HEAD_S)}).start(60)
@@ -266,6 +284,12 @@ def main(duration: float | None = None, speedup: float | None = None, scenario: 
                 buttons=len(sc.buttons), units=len(sc.units)))
             api = FleetApi(server.base_url, "admin", admin_pw)
             api.create_user("technician", tech_pw, "technician")
+            names = station_names()
+            stations = []
+            for user, sid in DEMO_STATIONS:
+                pw = secrets.token_urlsafe(9)
+                api.create_user(user, pw, "station", station_id=sid)
+                stations.append((user, pw, names[sid]))
             shift = None
             if colleagues:
                 colleague_pw = secrets.token_urlsafe(18)
@@ -274,7 +298,7 @@ def main(duration: float | None = None, speedup: float | None = None, scenario: 
             creds = provision(sc, api, broker)
             pr.update(t, advance=1, description=_("Ready"))
         url = f"{server.base_url}/console/"
-        panel, commands = ready_text(url, server.base_url, admin_pw, tech_pw, broker, workdir)
+        panel, commands = ready_text(url, server.base_url, admin_pw, tech_pw, broker, workdir, stations)
         console.print(panel)
         console.print(commands, soft_wrap=True, highlight=False, markup=False)
         run = CityRun(sc, broker.host, broker.port, creds, api=api, broker=broker, speedup=speedup, heartbeat_s=30,

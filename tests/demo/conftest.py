@@ -72,6 +72,11 @@ class Demo:
     def technician_password(self) -> str:
         return re.search(r"technician / (\S+?)\)", self.output()).group(1)
 
+    def station_users(self) -> dict[str, tuple[str, str]]:
+        """{user: (password, station name)} of the printed station users."""
+        return {u: (pw, name) for u, pw, name in re.findall(r"(\w+) / (\S+) \(([^)]+)\)\s*│?\n", self.output())
+                if u not in ("admin", "technician")}
+
     def commands(self) -> list[str]:
         """The printed commands (not their comments), in order."""
         text = self.output().split(READY, 1)[1]

@@ -17,6 +17,7 @@ from tests.demo.conftest import env, run_printed, siaga_argv, wait_until
 from tests.support.paths import REPO
 
 DISPATCHER_PW = "rina-dispatch-1"
+POLRES, POLSEK = "polrestabes-bandung", "polsek-regol"
 
 
 def test_the_demo_prints_the_commands_that_reach_it_and_every_unit_is_bound_to_a_reporting_tracker(demo):
@@ -95,6 +96,42 @@ def test_a_dispatcher_created_as_printed_acknowledges_the_newest_sos_and_watches
         assert page.errors == [] and page.outside_requests == []
     finally:
         page.close()
+
+
+def test_the_demos_station_users_log_in_as_printed_and_see_their_stations_forwards(demo, chromium):
+    # Police SOS are forwarded to Polrestabes Bandung on routing; its user accepts one and hands
+    # it down to the Polsek the SOS is in, whose user then finds it in their station view.
+    users = demo.station_users()
+    assert {u: name for u, (_, name) in users.items()} == {"polres": "Polrestabes Bandung", "polsek": "Polsek Regol"}
+    tokens = {u: demo.token(u, pw) for u, (pw, _) in users.items()}
+    assert demo.api("GET", "/auth/me", tokens["polres"]).json()["station_id"] == POLRES
+
+    def waiting_forward():
+        fresh = [f for f in demo.api("GET", "/forwards", tokens["polres"]).json()
+                 if f["state"] == "pending" and f["station"] == POLRES and f["incident_summary"]["station"] == POLSEK
+                 and time.time() - f["sent_at"] < 60]
+        return max(fresh, key=lambda f: f["sent_at"]) if fresh else None
+    fwd = wait_until(waiting_forward, timeout=120, every=1)
+    assert fwd, "no police SOS in Polsek Regol was forwarded to the Polres"
+    row = f"#station-list tr[data-forward='{fwd['forward']}']"
+    polres, polsek = chromium.page(), chromium.page()
+    try:
+        polres.login(demo.base_url, "polres", users["polres"][0])
+        polres.page.wait_for_selector("body[data-page=station]")   # a station user lands on the station view
+        polres.page.click(f"{row} button[data-step='accept']")
+        polres.page.wait_for_selector(f"{row}[data-forward-state='accepted']")
+        polres.page.click(f"{row} button[data-step='hand-down']")
+        polres.page.wait_for_selector(f"{row}", state="detached")
+
+        polsek.login(demo.base_url, "polsek", users["polsek"][0])
+        mine = polsek.page.wait_for_selector(f"#station-list tr[data-incident='{fwd['incident']}'][data-forward-state='pending']")
+        assert "Polsek Regol" in mine.inner_text()
+        rows = demo.api("GET", "/forwards", tokens["polsek"]).json()
+        assert {f["station"] for f in rows} == {POLSEK} and fwd["incident"] in {f["incident"] for f in rows}
+        assert polres.errors == [] and polsek.errors == []
+    finally:
+        polres.close()
+        polsek.close()
 
 
 def test_the_timeline_keeps_raising_new_alarms_after_its_first_pass(demo):
