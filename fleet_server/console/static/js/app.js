@@ -35,13 +35,43 @@ function showPage(name) {
   if (name === "accountability") station.renderReport();
 }
 
+// The top bar's pages, each with the server endpoint of its work and the role the server requires
+// for it (its x-required-role; tests/console/test_station_bar.py holds this table to the server's).
+// The watching role (viewer) and the center's roles (operator and above) see every page they may
+// read, as a wallboard or a desk; a station user sees the pages whose work the server lets it do:
+// its station's forwards and the center's reports, not the queue, the desk, units or devices,
+// where every action is refused to it.
+export const PAGE_WORK = {
+  queue: ["operator", "POST /api/v1/incidents/{incident_id}/transition"],
+  units: ["dispatcher", "POST /api/v1/dispatch/assignments"],
+  devices: ["technician", "PATCH /api/v1/devices/{device_id}"],
+  stats: ["viewer", "GET /api/v1/stats"],
+  desk: ["operator", "POST /api/v1/incidents/{incident_id}/hand-off"],
+  monthly: ["viewer", "GET /api/v1/reports/monthly"],
+  station: ["station", "POST /api/v1/forwards/{forward_id}/accept"],
+  accountability: ["dispatcher", "GET /api/v1/center/accountability"],
+};
+const READ = { station: "station", accountability: "dispatcher" };   // every other page reads as a viewer
+
+function mayOpen(page, role) {
+  if (!PAGE_WORK[page]) return true;
+  if (role === "station") return api.can(PAGE_WORK[page][0]);
+  return api.can(READ[page] || "viewer");
+}
+
+function showRolePages(role) {
+  document.querySelectorAll("#topbar nav a[data-page]").forEach((a) => { a.hidden = !mayOpen(a.dataset.page, role); });
+}
+
 function route() {
   if (!api.currentSession()) { showPage("login"); return; }
   // A station's user starts on the station view (the forwards to their station).
-  const home = api.currentSession().role === "station" ? "station" : "queue";
+  const role = api.currentSession().role;
+  const home = role === "station" ? "station" : "queue";
   const [, page = home, arg] = location.hash.replace(/^#/, "").split("/");
   if (!started) return;
-  if (!PAGES.includes(page) || page === "login") { location.hash = "#/queue"; return; }
+  if (!PAGES.includes(page) || page === "login") { location.hash = "#/" + home; return; }
+  if (!mayOpen(page, role)) { location.hash = "#/" + home; return; }
   showPage(page);
   if (page === "queue" && arg) selectIncident(Number(arg), false);
 }
@@ -75,7 +105,7 @@ function setFeedState(s, delayMs) {
     : t(FEED_STATES[s] || s);
 }
 
-const ROLE_NAMES = { viewer: N_("viewer"), operator: N_("operator"), dispatcher: N_("dispatcher"),
+const ROLE_NAMES = { viewer: N_("viewer"), station: N_("station"), operator: N_("operator"), dispatcher: N_("dispatcher"),
   technician: N_("technician"), admin: N_("admin") };
 const OTA_STATES = { completed: N_("completed"), halted: N_("halted"), running: N_("running") };
 const FEED_STATES = { live: N_("live"), connecting: N_("connecting…"), stopped: N_("stopped") };
@@ -86,8 +116,10 @@ async function start() {
   fillLanguageSwitch();
   document.body.classList.add("authed");
   document.body.dataset.role = s.role;
+  showRolePages(s.role);
   document.getElementById("topbar").hidden = false;
-  document.getElementById("whoami").textContent = `${s.user} · ${t(ROLE_NAMES[s.role] || s.role)}`;
+  const who = document.getElementById("whoami");
+  who.textContent = who.title = `${s.user} · ${t(ROLE_NAMES[s.role] || s.role)}`;
   if (!started) {
     await store.loadStatic();
     setSound(store.state.config.sound !== false);
