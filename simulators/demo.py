@@ -96,20 +96,20 @@ def _interrupt(signum, frame):
 
 def status_table(run: CityRun, url: str, colleagues: Colleagues | None) -> Table:
     s = run.stats.summary(run.buttons)
-    t = Table(title="Siaga 112 — simulated Bandung", expand=False)
-    t.add_column("measure")
-    t.add_column("value", justify="right")
-    t.add_row("console", url)
-    t.add_row("devices connected", f"{s['devices_connected'] + sum(1 for x in run.trackers.values() if x.client.is_connected)}"
+    t = Table(title=_("Siaga 112 — simulated Bandung"), expand=False)
+    t.add_column(_("measure"))
+    t.add_column(_("value"), justify="right")
+    t.add_row(_("console"), url)
+    t.add_row(_("devices connected"), f"{s['devices_connected'] + sum(1 for x in run.trackers.values() if x.client.is_connected)}"
               f" / {len(run.buttons) + len(run.trackers)}")
-    t.add_row("timeline pass", str(run.stats.passes))
-    t.add_row("alarms sent / acked / pending", f"{s['alarms_sent']} / {s['alarms_acked']} / {s['alarms_pending']}")
-    t.add_row("alarm → ack p50 / p99 (ms)", f"{_ms(s['ack_ms_p50'])} / {_ms(s['ack_ms_p99'])}")
-    t.add_row("pranks closed", str(s["pranks_closed"]))
-    t.add_row("broker outages survived", str(s["broker_outages"]))
+    t.add_row(_("timeline pass"), str(run.stats.passes))
+    t.add_row(_("alarms sent / acked / pending"), f"{s['alarms_sent']} / {s['alarms_acked']} / {s['alarms_pending']}")
+    t.add_row(_("alarm → ack p50 / p99 (ms)"), f"{_ms(s['ack_ms_p50'])} / {_ms(s['ack_ms_p99'])}")
+    t.add_row(_("pranks closed"), str(s["pranks_closed"]))
+    t.add_row(_("broker outages survived"), str(s["broker_outages"]))
     if colleagues is not None:
         d = colleagues.done
-        t.add_row("colleagues: acked / resolved / cancelled", f"{d['acknowledged']} / {d['resolved']} / {d['cancelled']}")
+        t.add_row(_("colleagues: acked / resolved / cancelled"), f"{d['acknowledged']} / {d['resolved']} / {d['cancelled']}")
     return t
 
 

@@ -211,10 +211,11 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
             bar.stop()
             _fail(e)
     console.print(label.ascii_qr(done.device_id, done.site, done.check_code))
-    console.print(f"[bold green]done[/]: {done.device_id} ({done.kind}) at {done.site or '-'} in {done.seconds:.1f} s")
-    console.print(f"  label: {done.label_path}  check code: [bold]{done.check_code}[/]")
+    console.print("[bold green]" + _("done") + "[/]: " + _("{device} ({kind}) at {site} in {seconds} s").format(
+        device=done.device_id, kind=done.kind, site=done.site or "-", seconds=f"{done.seconds:.1f}"))
+    console.print("  " + _("label: {path}  check code: {code}").format(path=done.label_path, code=f"[bold]{done.check_code}[/]"))
     # Shown once, here, on the technician's screen; it is on the device and hashed on the server.
-    console.print(f"  broker password (shown once, not stored): [bold]{done.password}[/]")
+    console.print("  " + _("broker password (shown once, not stored): {password}").format(password=f"[bold]{done.password}[/]"))
 
 
 class _FileProgress:
@@ -231,7 +232,8 @@ class _FileProgress:
         tenth = done * 10 // total
         if tenth != self.shown:
             self.shown = tenth
-            self.out.print(f"  writing files: {done / 1024:.0f} of {total / 1024:.0f} KB ({path})", highlight=False)
+            self.out.print("  " + _("writing files: {done} of {total} KB ({path})").format(
+                done=f"{done / 1024:.0f}", total=f"{total / 1024:.0f}", path=path), highlight=False)
 
 
 @device_app.command()
@@ -271,8 +273,9 @@ def rotate_credentials(device_id: str, port: str = typer.Option(..., "--port"), 
         password, birth, _link = Provisioning(site).rotate(device_id, port)
     except ProvisioningError as e:
         _fail(e)
-    console.print(f"[green]✓[/] {device_id} is back online (boot {birth.get('boot')}) with its new credential")
-    console.print(f"  broker password (shown once, not stored): [bold]{password}[/]")
+    console.print("[green]✓[/] " + _("{device} is back online (boot {boot}) with its new credential").format(
+        device=device_id, boot=birth.get("boot")))
+    console.print("  " + _("broker password (shown once, not stored): {password}").format(password=f"[bold]{password}[/]"))
 
 
 @device_app.command()
@@ -290,7 +293,8 @@ def decommission(device_id: str, server: str = SERVER, token: str = TOKEN, user:
         synced = Provisioning(site).decommission(device_id)
     except ProvisioningError as e:
         _fail(e)
-    console.print(f"[green]✓[/] {device_id} decommissioned; broker reloaded ({synced.devices} device accounts)")
+    console.print("[green]✓[/] " + _("{device} decommissioned; broker reloaded ({n} device accounts)").format(
+        device=device_id, n=synced.devices))
 
 
 @device_app.command("register-tracker")

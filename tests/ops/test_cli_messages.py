@@ -78,3 +78,22 @@ def test_given_an_english_locale_when_the_same_commands_run_then_they_speak_engl
     assert made.returncode == 0 and "provisioning gives devices" in made.stdout
     db = _siaga(tmp_path, {}, "db", "upgrade")
     assert db.returncode == 0 and "upgraded from an empty database to " in db.stdout
+
+
+def test_given_siaga_lang_id_when_the_demo_runs_then_its_banner_station_logins_and_status_table_speak_indonesian(tmp_path):
+    from fleet_server.broker.mosquitto import free_port
+
+    run = _siaga(tmp_path, {"SIAGA_LANG": "id", "COLUMNS": "200"}, "demo", "--duration", "4", "--workdir",
+                 str(tmp_path / "demo"), "--http-port", str(free_port()), "--mqtt-port", str(free_port()),
+                 "--no-colleagues")
+    out = run.stdout
+    assert run.returncode == 0, out[-2000:] + run.stderr[-2000:]
+    id_ = _catalogue("id")
+    assert id_["Siaga 112 demo is running"] in out
+    assert re.search(r"Tampilan pos: polres / \S+ \(Polrestabes Bandung\)", out), out[:2000]
+    assert re.search(r"Tampilan pos: polsek / \S+ \(Polsek Regol\)", out), out[:2000]
+    table = ("Siaga 112 — simulated Bandung", "devices connected", "timeline pass", "alarms sent / acked / pending",
+             "pranks closed", "broker outages survived")
+    assert [id_[m] for m in table if id_[m] not in out] == []
+    assert [m for m in table if m in out] == []                     # none left in English
+    assert id_["Demo stopped: broker and server are down."] in out
