@@ -116,9 +116,9 @@ def _site(registry, broker_dir, database_url, data_dir, mqtt_host=None, mqtt_por
     tls_port, tls_ca = _device_tls(broker_dir) if tls else (None, None)
     ca = (Path(broker_ca) if broker_ca else tls_ca) if tls else None
     if tls and ca is None:
-        raise ProvisioningError("no CA to give the device: the broker has no TLS listener and no --broker-ca was given",
-                                "siaga pki create-ca / server-cert (docs/deploy.md, Certificates), or --no-tls for a "
-                                "module without TLS (SIM800: the device then reports plain MQTT in its health)")
+        raise ProvisioningError(_("no CA to give the device: the broker has no TLS listener and no --broker-ca was given"),
+                                _("siaga pki create-ca / server-cert (docs/deploy.md, Certificates), or --no-tls for a "
+                                  "module without TLS (SIM800: the device then reports plain MQTT in its health)"))
     from fleet_server.releases import keys
     pub = keys.default_dir(data) / keys.PUBLIC     # `siaga firmware keys` made it: the device trusts it
     return Site(registry=registry, broker_dir=broker_dir,
@@ -143,7 +143,7 @@ def _settings(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"--set wants key=value, got {pair!r}")
+            raise typer.BadParameter(_("--set wants key=value, got {pair}").format(pair=repr(pair)))
         try:
             out[key] = json.loads(value)       # numbers and true/false as JSON
         except ValueError:
@@ -192,14 +192,14 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
     shown = _FileProgress(console)
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("writing files", total=None, visible=False)
+        task = bar.add_task(_("writing files"), total=None, visible=False)
 
         def step(name: str, text: str) -> None:
             style = "red" if name == "rollback" else "green"
             bar.console.print(f"[{style}]{'✗' if name == 'rollback' else '✓'}[/] {text}")
 
         def file(path: str, done: int, total: int) -> None:
-            bar.update(task, visible=True, completed=done, total=total, description=f"writing {path}")
+            bar.update(task, visible=True, completed=done, total=total, description=_("writing {path}").format(path=path))
             shown.update(path, done, total)
 
         try:
@@ -252,7 +252,8 @@ def flash(port: str = typer.Option(..., "--port"), image: Path = typer.Option(..
         flashing.flash(port, image, chip, baud, erase)
     except ProvisioningError as e:
         _fail(e)
-    console.print(f"[green]✓[/] MicroPython written to the {chip} on {port}; now `siaga device provision --port {port} ...`")
+    console.print("[green]✓[/] " + _("MicroPython written to the {chip} on {port}; now `siaga device provision --port {port} ...`")
+                  .format(chip=chip, port=port))
 
 
 @device_app.command("rotate-credentials")
@@ -287,7 +288,7 @@ def decommission(device_id: str, server: str = SERVER, token: str = TOKEN, user:
     from fleet_server.provisioning.provision import Provisioning
 
     if not yes:
-        typer.confirm(f"Decommission {device_id}? It will no longer be able to connect", abort=True)
+        typer.confirm(_("Decommission {device}? It will no longer be able to connect").format(device=device_id), abort=True)
     try:
         site = _site(_registry(server, token, user, password), broker_dir, database_url, data_dir)
         synced = Provisioning(site).decommission(device_id)
@@ -315,15 +316,16 @@ def register_tracker(protocol: str = typer.Option(..., "--protocol", help="gt06|
         reg = _registry(server, token, user, password)
         try:
             if unit and reg.unit(unit) is None:   # checked first: nothing is registered half-way
-                _fail(ServerError(f"unit {unit} is not registered", "register the unit first (POST /api/v1/units)"))
+                _fail(ServerError(_("unit {unit} is not registered").format(unit=unit),
+                                  _("register the unit first (POST /api/v1/units)")))
             if reg.get(dev) is None:
                 reg.register(dev, "tracker")
-                console.print(f"[green]✓[/] registered {dev}")
+                console.print("[green]✓[/] " + _("registered {device}").format(device=dev))
             else:
-                console.print(f"{dev} is already registered")
+                console.print(_("{device} is already registered").format(device=dev))
             if unit:
                 reg.bind_unit(unit, dev)
-                console.print(f"[green]✓[/] {dev} tracks unit {unit}")
+                console.print("[green]✓[/] " + _("{device} tracks unit {unit}").format(device=dev, unit=unit))
         finally:
             reg.close()
     except ProvisioningError as e:
@@ -342,24 +344,31 @@ def list_devices(kind: str = typer.Option(None, "--kind"), server: str = SERVER,
     except ProvisioningError as e:
         _fail(e)
     # Ids are what a technician types next: never shortened, whatever the terminal's width.
-    table = Table(Column("id", no_wrap=True, min_width=max([2] + [len(d["id"]) for d in rows])),
-                  "kind", "site", "status", "active", "credentials", "provisioning")
+    # Kinds, statuses and journal states are the server's codes, shown as they are.
+    heads = [_("id"), _("kind"), _("site"), _("status"), _("active"), _("credentials"), _("provisioning")]
+    table = Table(Column(heads[0], no_wrap=True, min_width=max([len(heads[0])] + [len(d["id"]) for d in rows])),
+                  *heads[1:])
     for d in rows:
         j = Journal(data, d["id"])
-        table.add_row(d["id"], d["kind"], d["site"] or "-", d["status"], "yes" if d["active"] else "no",
-                      "yes" if d["has_broker_password"] else "no", j.state if j.exists else "-")
+        table.add_row(d["id"], d["kind"], d["site"] or "-", d["status"], _yes(d["active"]),
+                      _yes(d["has_broker_password"]), j.state if j.exists else "-")
     console.print(table)
+
+
+def _yes(flag) -> str:
+    return _("yes") if flag else _("no")
 
 
 def when(ts: float | None, now: float | None = None) -> str:
     """A Unix time as the technician reads it: local date and time, and how long ago."""
     if ts is None:
-        return "never"
+        return _("never")
     now = time.time() if now is None else now
     local = datetime.datetime.fromtimestamp(ts).astimezone()
     ago = max(0, int(now - ts))
-    span = f"{ago} s" if ago < 120 else f"{ago // 60} min" if ago < 7200 else f"{ago // 3600} h"
-    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({span} ago)"
+    span = (_("{n} s") if ago < 120 else _("{n} min") if ago < 7200 else _("{n} h")).format(
+        n=ago if ago < 120 else ago // 60 if ago < 7200 else ago // 3600)
+    return _("{time} ({span} ago)").format(time=f"{local:%Y-%m-%d %H:%M:%S %Z}", span=span)
 
 
 @device_app.command()
@@ -378,25 +387,30 @@ def status(device_id: str, server: str = SERVER, token: str = TOKEN, user: str =
     if view is not None and view["kind"] == "tracker":
         try:
             unit = registry.unit_of(device_id)
-            binding = (f"  tracks unit [bold]{unit['id']}[/] ({unit['status']})" if unit else
-                       "  [yellow]bound to no unit[/]: its positions move nothing; bind it with "
-                       "`siaga device provision ... --unit CALLSIGN` or `siaga device register-tracker --unit`")
+            binding = ("  " + _("tracks unit {unit} ({status})").format(unit=f"[bold]{unit['id']}[/]", status=unit["status"])
+                       if unit else
+                       "  [yellow]" + _("bound to no unit") + "[/]: " + _(
+                           "its positions move nothing; bind it with `siaga device provision ... --unit CALLSIGN` "
+                           "or `siaga device register-tracker --unit`"))
         except ProvisioningError as e:   # a server that tracks no units: nothing to say about one
-            binding = f"  unit: unknown ({e.reason})"
+            binding = "  " + _("unit: unknown ({why})").format(why=e.reason)
     j = Journal(data, device_id)
     if view is None and not j.exists:
-        console.print(f"[red]no device {device_id}[/]")
+        console.print("[red]" + _("no device {device}").format(device=device_id) + "[/]")
         raise typer.Exit(1)
     if view is not None:
-        console.print(f"{view['id']} ({view['kind']}) at {view['site'] or '-'}: [bold]{view['status']}[/], "
-                      f"{'active' if view['active'] else 'inactive'}, credentials "
-                      f"{'yes' if view['has_broker_password'] else 'no'}, last seen {when(view['last_seen'])}")
+        console.print(_("{device} ({kind}) at {site}: {status}, {active}, credentials {credentials}, last seen {seen}").format(
+            device=view["id"], kind=view["kind"], site=view["site"] or "-", status=f"[bold]{view['status']}[/]",
+            active=_("active") if view["active"] else _("inactive"), credentials=_yes(view["has_broker_password"]),
+            seen=when(view["last_seen"])))
         if binding:
             console.print(binding)
         health = {k: v for k, v in (view.get("health") or {}).items() if v is not None}
         if health:
-            console.print("  health: " + ", ".join(f"{k}={v}" for k, v in health.items()))
+            console.print("  " + _("health: {values}").format(values=", ".join(f"{k}={v}" for k, v in health.items())))
     if j.exists:
-        steps = ", ".join(s for s in ("registered", "broker", "files", "verified") if j.done(s)) or "none"
-        console.print(f"  provisioning: {j.state}; steps done: {steps}"
-                      + (f"; error: {j.record['error']}" if j.record.get("error") else ""))
+        # the journal's own step names and state, as `siaga device list` shows them
+        steps = ", ".join(s for s in ("registered", "broker", "files", "verified") if j.done(s)) or _("none")
+        console.print("  " + (_("provisioning: {state}; steps done: {steps}; error: {error}") if j.record.get("error") else
+                              _("provisioning: {state}; steps done: {steps}")).format(
+            state=j.state, steps=steps, error=j.record.get("error")))
