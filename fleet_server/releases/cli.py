@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from fleet_server.i18n import _
 from fleet_server.releases.manifest import ReleaseError
 
 firmware_app = typer.Typer(help="Signed firmware releases for over-the-air updates.", no_args_is_help=True)
@@ -37,9 +38,9 @@ def create_keys(key_dir: Path = KEY_DIR) -> None:
         pub = keys.create(d)
     except ReleaseError as e:
         _fail(e)
-    typer.echo(f"release key created in {d} (the private key never leaves this machine)")
-    typer.echo(f"public key (devices trust this): {pub.hex()}")
-    typer.echo(f"key id: {keys.fingerprint(pub)}")
+    typer.echo(_("release key created in {dir} (the private key never leaves this machine)").format(dir=d))
+    typer.echo(_("public key (devices trust this): {key}").format(key=pub.hex()))
+    typer.echo(_("key id: {id}").format(id=keys.fingerprint(pub)))
 
 
 @firmware_app.command("release")
@@ -59,7 +60,7 @@ def build_release(version: str = typer.Option(..., help="MAJOR.MINOR.PATCH, abov
                             out or releases_dir(data))
     except ReleaseError as e:
         _fail(e)
-    console.print(f"release {version} written to {path}")
+    console.print(_("release {version} written to {path}").format(version=version, path=path))
 
 
 @firmware_app.command("verify")
@@ -74,6 +75,6 @@ def verify(bundle_dir: Path = typer.Argument(..., help="a release directory (…
     except (ReleaseError, OSError) as e:
         _fail(ReleaseError(str(e)))
     if why:
-        console.print(f"[bold red]✗ refused: {why}[/]")
+        console.print("[bold red]✗ " + _("refused: {why}").format(why=why) + "[/]")
         raise typer.Exit(1)
-    console.print(f"✓ {bundle_dir} verifies")
+    console.print("✓ " + _("{bundle} verifies").format(bundle=bundle_dir))
