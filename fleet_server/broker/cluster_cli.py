@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fleet_server.i18n import _
+
 cluster_app = typer.Typer(help="The clustered broker: three NATS nodes with MQTT, haproxy in front.",
                           no_args_is_help=True)
 
@@ -21,7 +23,7 @@ def _cluster(directory: Path | None):
     from fleet_server.broker.nats_cluster import NatsCluster
     d = _dir(directory)
     if not (d / "cluster.json").exists():
-        typer.echo(f"no cluster in {d}: `siaga cluster start` first", err=True)
+        typer.echo(_("no cluster in {dir}: `siaga cluster start` first").format(dir=d), err=True)
         raise typer.Exit(1)
     return NatsCluster.attach(d)
 
@@ -48,11 +50,13 @@ def start(directory: Path = DIR,
     try:
         c.start()
     except RuntimeError as e:
-        typer.echo(f"not started: {e}", err=True)
+        typer.echo(_("not started: {why}").format(why=e), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"cluster in {d}: {len(c.accounts)} accounts, devices on 127.0.0.1:{c.mqtt_port} (haproxy)")
-    typer.echo(f"server settings: SIAGA_MQTT_TRANSPORT=nats SIAGA_MQTT_PORT={c.mqtt_port} "
-               f"SIAGA_MQTT_NATS_SERVERS={','.join(c.urls)}")
+    typer.echo(_("cluster in {dir}: {n} accounts, devices on 127.0.0.1:{port} (haproxy)").format(
+        dir=d, n=len(c.accounts), port=c.mqtt_port))
+    typer.echo(_("server settings: {settings}").format(
+        settings="SIAGA_MQTT_TRANSPORT=nats SIAGA_MQTT_PORT={port} SIAGA_MQTT_NATS_SERVERS={servers}".format(
+            port=c.mqtt_port, servers=",".join(c.urls))))
 
 
 @cluster_app.command("status")
@@ -63,10 +67,12 @@ def status(directory: Path = DIR) -> None:
     for row in c.status():
         if not row["up"]:
             down += 1
-            typer.echo(f"{row['node']}: DOWN  (mqtt {row['mqtt']}, nats {row['nats']})")
+            typer.echo("{node}: DOWN  (mqtt {mqtt}, nats {nats})".format(node=row["node"], mqtt=row["mqtt"], nats=row["nats"]))
         else:
-            typer.echo(f"{row['node']}: up  connections={row['connections']} leader={row['meta_leader']} "
-                       f"streams={row['streams']} messages={row['messages']}  (mqtt {row['mqtt']}, nats {row['nats']})")
+            typer.echo("{node}: up  connections={connections} leader={leader} streams={streams} messages={messages}  "
+                       "(mqtt {mqtt}, nats {nats})".format(
+                node=row["node"], connections=row["connections"], leader=row["meta_leader"], streams=row["streams"],
+                messages=row["messages"], mqtt=row["mqtt"], nats=row["nats"]))
     raise typer.Exit(0 if down == 0 else 1)
 
 
@@ -77,12 +83,12 @@ def account(name: str = typer.Argument(..., help="the device id (or account name
             password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)) -> None:
     """Add or replace an account; the running nodes re-read the accounts at once (SIGHUP)."""
     if role not in ("device", "server", "observer"):
-        typer.echo(f"refused: role {role!r} is not device, server or observer", err=True)
+        typer.echo(_("refused: role {role} is not device, server or observer").format(role=repr(role)), err=True)
         raise typer.Exit(2)
     c = _cluster(directory)
     c.add_account(name, password, role=role)
     c.reload()
-    typer.echo(f"{name} ({role}) on the cluster")
+    typer.echo(_("{name} ({role}) on the cluster").format(name=name, role=role))
 
 
 @cluster_app.command("stop")
@@ -90,4 +96,4 @@ def stop(directory: Path = DIR) -> None:
     """Stop the nodes and haproxy a `siaga cluster start` left running."""
     c = _cluster(directory)
     c.stop_detached()
-    typer.echo(f"stopped the cluster in {c.workdir}")
+    typer.echo(_("stopped the cluster in {dir}").format(dir=c.workdir))
