@@ -43,7 +43,7 @@ def db_upgrade(database: str = DATABASE) -> None:
     from fleet_server.ops.database import db_upgrade as run
 
     url = _url(database)
-    typer.echo(f"{_where(url)}: {_run(run, url)}")
+    typer.echo("{where}: {done}".format(where=_where(url), done=_run(run, url)))
 
 
 def backup(file: Path = typer.Argument(..., help="the backup to write (0600); never overwritten"),
@@ -86,11 +86,12 @@ def _cluster(directory: Path | None, nodes: int = 3, host: str = "127.0.0.1", pg
 
 def _show(st: dict) -> None:
     if not st["members"]:
-        typer.echo("no node answers (the cluster is stopped)")
+        typer.echo(_("no node answers (the cluster is stopped)"))
         return
     for m in st["members"]:
-        lag = "" if m["lag"] in (None, "") else f" lag {m['lag']}"
-        typer.echo(f"{m['name']:6} {m['role']:13} {m['state']:10} port {m['port']} timeline {m['timeline']}{lag}")
+        lag = "" if m["lag"] in (None, "") else " lag {lag}".format(lag=m["lag"])
+        typer.echo("{name:6} {role:13} {state:10} port {port} timeline {timeline}{lag}".format(
+            name=m["name"], role=m["role"], state=m["state"], port=m["port"], timeline=m["timeline"], lag=lag))
 
 
 @cluster_app.command("start")
@@ -114,12 +115,13 @@ def cluster_start(directory: Path = CLUSTER_DIR,
     try:
         st = c.start(timeout)
     except ClusterError as e:
-        typer.echo(f"refused: {e}", err=True)
+        typer.echo(_("refused: {why}").format(why=e), err=True)
         raise typer.Exit(1) from None
     url_file = c.dir / "database.url"
     write_private(url_file, c.url() + "\n")
     _show(st)
-    typer.echo(f"database URL (with its password) in {url_file}: SIAGA_DATABASE_URL=\"$(cat {url_file})\"")
+    typer.echo(_("database URL (with its password) in {file}: {setting}").format(
+        file=url_file, setting='SIAGA_DATABASE_URL="$(cat {file})"'.format(file=url_file)))
 
 
 @cluster_app.command("stop")
@@ -127,7 +129,7 @@ def cluster_stop(directory: Path = CLUSTER_DIR) -> None:
     """Stop every node (Patroni stops its PostgreSQL); the data stays for the next start."""
     c = _cluster(directory)
     c.stop()
-    typer.echo(f"stopped {c.dir}")
+    typer.echo(_("stopped {dir}").format(dir=c.dir))
 
 
 @cluster_app.command("status")
@@ -163,5 +165,6 @@ def broker_config(directory: Path = typer.Option(None, "--dir", help="default: <
     except BrokerConfigError as e:
         typer.echo(_("refused: {why}").format(why=e), err=True)
         raise typer.Exit(1) from None
-    typer.echo(_("{conf}: {n} accounts, plaintext 127.0.0.1:{port}").format(conf=b.conf, n=len(b.accounts), port=port)
-               + (f", TLS :{tls_port}" if not no_tls else ""))
+    typer.echo((_("{conf}: {n} accounts, plaintext 127.0.0.1:{port}") if no_tls else
+                _("{conf}: {n} accounts, plaintext 127.0.0.1:{port}, TLS :{tls_port}")).format(
+        conf=b.conf, n=len(b.accounts), port=port, tls_port=tls_port))
