@@ -3,6 +3,7 @@ with _() (found by Babel's own extractor, as `pybabel extract` would) is in both
 its placeholders, and the real command speaks the language SIAGA_LANG / LANG names."""
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -97,3 +98,121 @@ def test_given_siaga_lang_id_when_the_demo_runs_then_its_banner_station_logins_a
     assert [id_[m] for m in table if id_[m] not in out] == []
     assert [m for m in table if m in out] == []                     # none left in English
     assert id_["Demo stopped: broker and server are down."] in out
+
+
+# The command-line modules whose every message a reader sees goes through _(). Output that is data
+# (ids, commands to copy, a table of codes a script reads) may stay a literal only when named in
+# DATA below, with the reason; a literal with no words in it (rich markup, spacing, "✓", ", ")
+# needs no translation and passes.
+CLI_MODULES = ("fleet_server/cli.py", "fleet_server/ops/cli.py", "fleet_server/provisioning/cli.py",
+               "fleet_server/releases/cli.py", "fleet_server/broker/cluster_cli.py")
+# the call -> how many of its leading arguments are messages (ProvisioningError: reason and hint),
+# and the keywords that are
+MESSAGE_CALLS = {name: 1 for name in ("echo", "secho", "print", "confirm", "prompt", "BadParameter", "UsageError",
+                                      "ClickException", "FileError", "add_task")}
+MESSAGE_CALLS.update(ProvisioningError=2, ServerError=2, update=0)   # update: a progress bar's description
+MESSAGE_KEYWORDS = ("message", "text", "description", "hint")
+DATA = {
+    # the esptool command a technician copies: a command line, the same in every language
+    ("fleet_server/provisioning/cli.py", "esptool "),
+    # the command a technician types next, printed beside the translated "Ctrl-C unplugs it."
+    ("fleet_server/cli.py", "  siaga device provision --port {port} ...   "),
+    # a Patroni node's line: name, role, state, port, timeline are Patroni's own codes
+    ("fleet_server/ops/cli.py", "{name:6} {role:13} {state:10} port {port} timeline {timeline}{lag}"),
+    ("fleet_server/ops/cli.py", " lag {lag}"),
+    # the setting to copy into the server's environment
+    ("fleet_server/ops/cli.py", 'SIAGA_DATABASE_URL="$(cat {file})"'),
+    # the server's environment variables to set: settings, not sentences
+    ("fleet_server/broker/cluster_cli.py",
+     "SIAGA_MQTT_TRANSPORT=nats SIAGA_MQTT_PORT={port} SIAGA_MQTT_NATS_SERVERS={servers}"),
+    # a NATS node's line: its counters by their monitoring names, read by scripts and tests
+    ("fleet_server/broker/cluster_cli.py",
+     "{node}: up  connections={connections} leader={leader} streams={streams} messages={messages}  "
+     "(mqtt {mqtt}, nats {nats})"),
+    ("fleet_server/broker/cluster_cli.py", "{node}: DOWN  (mqtt {mqtt}, nats {nats})"),
+}
+_MARKUP = re.compile(r"\[/?[a-z ]*\]|\{[^{}]*\}")
+
+
+def _is_gettext(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
+
+
+def _words(node) -> list[str]:
+    """The literal text in a message expression that does not go through _(): string constants and
+    f-strings' literal parts that hold a letter once rich markup and {placeholders} are taken out.
+    An f-string counts whole (its text is what a translation would need)."""
+    found: list[str] = []
+
+    def visit(n):
+        if _is_gettext(n):
+            return
+        if isinstance(n, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in n.values)
+            if any(c.isalpha() for c in _MARKUP.sub("", text)):
+                found.append(text)
+            for v in n.values:
+                if isinstance(v, ast.FormattedValue):
+                    visit(v.value)
+            return
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            if any(c.isalpha() for c in _MARKUP.sub("", n.value)):
+                found.append(n.value)
+            return
+        if isinstance(n, ast.Subscript):
+            return visit(n.value)   # row["node"]: a key, not text
+        if isinstance(n, ast.Compare):
+            return                  # name == "rollback": a code compared, not shown
+        if isinstance(n, ast.IfExp):
+            return visit(n.body), visit(n.orelse)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get":
+            return visit(n.func.value)   # health.get("boot"): a key
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "format":
+            visit(n.func.value)     # "...".format(...) outside _(): its text, then the values it fills in
+            for a in [*n.args, *(k.value for k in n.keywords)]:
+                visit(a)
+            return
+        for child in ast.iter_child_nodes(n):
+            visit(child)
+
+    visit(node)
+    return found
+
+
+def _untranslated(relpath: str) -> list[str]:
+    tree = ast.parse((ROOT / relpath).read_text(encoding="utf-8"), relpath)
+    out = []
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if name not in MESSAGE_CALLS:
+            continue
+        messages = call.args[:MESSAGE_CALLS[name]] + [k.value for k in call.keywords if k.arg in MESSAGE_KEYWORDS]
+        for m in messages:
+            out += [f"{relpath}:{call.lineno}: {w!r}" for w in _words(m) if (relpath, w) not in DATA]
+    return out
+
+
+def test_given_the_cli_modules_when_their_output_calls_are_read_then_no_message_skips_gettext():
+    found = [line for path in CLI_MODULES for line in _untranslated(path)]
+    assert found == [], "messages not marked with _() (docs/i18n.md):\n" + "\n".join(found)
+
+
+def test_given_an_unmarked_message_when_the_check_reads_it_then_it_is_found():
+    probe = ast.parse('typer.echo(f"stopped {d}")\nconsole.print("[green]✓[/] " + _("done {x}").format(x="-"))\n'
+                      'typer.echo("[red]" + "no device")\nraise typer.BadParameter(_("ok"))')
+    calls = [n for n in ast.walk(probe) if isinstance(n, ast.Call) and not _is_gettext(n)
+             and getattr(n.func, "attr", None) in MESSAGE_CALLS]
+    assert len(calls) == 4
+    assert [w for c in calls for w in _words(c.args[0])] == ["stopped {}", "no device"]
+
+
+def test_given_siaga_lang_id_when_the_firmware_and_cluster_commands_run_then_they_speak_indonesian(tmp_path):
+    keys = _siaga(tmp_path, {"SIAGA_LANG": "id"}, "firmware", "keys", "--key-dir", str(tmp_path / "keys"))
+    assert keys.returncode == 0, keys.stderr
+    assert "kunci rilis dibuat di " in keys.stdout and "kunci publik (dipercaya perangkat): " in keys.stdout
+    none = _siaga(tmp_path, {"SIAGA_LANG": "id"}, "cluster", "status", "--dir", str(tmp_path / "no-cluster"))
+    assert none.returncode == 1 and none.stderr.startswith("tidak ada klaster di ")
+    english = _siaga(tmp_path, {"LANG": "en_US.UTF-8"}, "cluster", "status", "--dir", str(tmp_path / "no-cluster"))
+    assert english.returncode == 1 and english.stderr.startswith("no cluster in ")
