@@ -232,13 +232,6 @@ function forwardDetail(detail) {
   return null;
 }
 
-// Who wrote an audit entry: a user's name, "system", or "device:<id>".
-function actorName(actor) {
-  if (currentLanguage() === "en" || !actor) return actor;
-  if (actor === "system") return model.label("system");
-  return actor.startsWith("device:") ? `${model.label("device")} ${actor.slice(7)}` : actor;
-}
-
 // Said again in English too: a station is named, not given by its id.
 function systemDetail(detail) {
   const forward = forwardDetail(detail);
@@ -288,7 +281,7 @@ function timeline(inc) {
   }
   for (const e of inc.audit || []) {
     const [change, detail] = auditChange(e, inc.cards);
-    rows.push([e.at, `<b>${esc(actorName(e.actor))}</b> ${esc(model.label(e.action))}${change ? " " + esc(change) : ""}${detail ? ` — ${esc(detail)}` : ""}`]);
+    rows.push([e.at, `<b>${esc(model.actorName(e.actor))}</b> ${esc(model.label(e.action))}${change ? " " + esc(change) : ""}${detail ? ` — ${esc(detail)}` : ""}`]);
   }
   for (const n of inc.notes) rows.push([n.created_at ?? n.at, `${esc(t("note by {author}")).replace("{author}", `<b>${esc(n.author)}</b>`)}: ${esc(n.text)}`]);
   rows.sort((a, b) => (a[0] || 0) - (b[0] || 0));

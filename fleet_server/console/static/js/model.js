@@ -174,3 +174,10 @@ export function label(s) {
 export function escape(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
+
+// Who wrote an audit entry or sent a forward: a user's name, "system", or "device:<id>".
+export function actorName(actor) {
+  if (currentLanguage() === "en" || !actor) return actor;
+  if (actor === "system") return label("system");
+  return actor.startsWith("device:") ? `${label("device")} ${actor.slice(7)}` : actor;
+}

@@ -108,7 +108,7 @@ function stationRow(f) {
   return `<tr data-forward="${f.forward}" data-incident="${f.incident}" data-forward-state="${esc(f.state)}"><td>${f.incident}</td>
     <td>${esc(f.station_name || f.station)}</td>
     <td>${esc(t(model.label(i.category)))} P${esc(i.priority)}: ${esc(i.site || i.summary || i.station_name || "")}</td>
-    <td>${model.clockTime(f.sent_at)} ${esc(t("by {who}", { who: f.sent_by }))} <span class="muted">${esc(due)}</span></td>
+    <td>${model.clockTime(f.sent_at)} ${esc(t("by {who}", { who: model.actorName(f.sent_by) }))} <span class="muted">${esc(due)}</span></td>
     <td>${esc(describe(f))}</td><td class="actions">${acts}</td></tr>`;
 }
 
