@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet_server.broker.credentials import hash_password
@@ -53,12 +53,19 @@ class BrokerAccount:
         return [self.username]
 
 
+START_ATTEMPTS = 3
+
+
+class _PortTaken(RuntimeError):
+    """Mosquitto could not bind a listener: another process holds the port."""
+
+
 @dataclass(frozen=True)
 class TlsListener:
     """The devices' listener: TLS with the broker's certificate (fleet_server.broker.pki)."""
     cert: Path
     key: Path
-    port: int = 8883
+    port: int = 8883          # 0: a free port, chosen by Mosquitto(...)
     host: str = ""            # "": every interface (devices reach the broker from outside)
     ca: Path | None = None    # the CA that signed `cert`: what devices are provisioned with
 
@@ -95,7 +102,12 @@ class Mosquitto:
                              "connect to the TLS listener (tls=TlsListener(...))")
         self.workdir = Path(workdir)
         self.host = host
+        # Port None (plaintext) or 0 (TLS): a free port, chosen now. Another process may take it
+        # before mosquitto binds it; start() then chooses again (only ports it chose itself).
+        self._auto_ports = {"plain": not port, "tls": tls is not None and not tls.port}
         self.port = port or free_port()
+        if tls is not None and not tls.port:
+            tls = replace(tls, port=free_port())
         self.tls = tls
         self.allow_anonymous = allow_anonymous
         self.autosave_s = autosave_s
@@ -204,6 +216,19 @@ log_timestamp true
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "Mosquitto":
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                if attempt == START_ATTEMPTS or not any(self._auto_ports.values()):
+                    raise
+                if self._auto_ports["plain"]:
+                    self.port = free_port()
+                if self._auto_ports["tls"]:
+                    self.tls = replace(self.tls, port=free_port())
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "Mosquitto":
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self._write_files()
         for f in (self.log, self.pid_file):
@@ -217,7 +242,11 @@ log_timestamp true
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err.strip()} (log: {self.log})")
+                with open(self.log, "rb") as f:
+                    f.seek(log_from)
+                    logged = f.read().decode(errors="replace").strip()
+                cls = _PortTaken if "Address already in use" in logged else RuntimeError
+                raise cls(f"mosquitto exited with {self.proc.returncode}: {err.strip()}\n{logged[-1500:]}\n(log: {self.log})")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     pass

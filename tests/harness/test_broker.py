@@ -109,3 +109,36 @@ def test_a_running_broker_can_be_attached_and_given_a_new_account(broker):
 def test_the_recorder_says_when_the_broker_refuses_it(broker):
     with pytest.raises(ConnectionRefusedError):
         Recorder(broker.host, broker.port, OBSERVER_USER, "wrong-password")
+
+
+def test_given_the_free_port_it_chose_is_taken_before_it_binds_then_it_starts_on_another(tmp_path):
+    """A port found free is only free until someone binds it: with the whole suite starting brokers,
+    servers and clients at once, another process took one in between (mosquitto exited 1). Ports the
+    broker chose itself are chosen again; a port the caller gave is its answer, with the reason."""
+    import socket
+
+    from tests.conftest import broker_tls
+
+    b = Mosquitto(tmp_path / "auto", tls=broker_tls(tmp_path / "pki"))
+    squatters = []
+    for port in (b.port, b.tls.port):
+        s = socket.socket()
+        s.bind(("127.0.0.1" if port == b.port else "", port))
+        s.listen()
+        squatters.append((s, port))
+    try:
+        b.start()
+        try:
+            assert b.port != squatters[0][1] and b.tls.port != squatters[1][1]
+            _connect(b, "nobody", "x").disconnect()   # the plaintext listener answers
+            with socket.create_connection(("127.0.0.1", b.tls.port), timeout=5):
+                pass
+        finally:
+            b.stop()
+        given = Mosquitto(tmp_path / "given", port=squatters[0][1])
+        with pytest.raises(RuntimeError, match="Address already in use"):
+            given.start()
+        assert given.port == squatters[0][1]
+    finally:
+        for s, _ in squatters:
+            s.close()
