@@ -3,6 +3,11 @@
 # never blocks: a socket that is not ready is tried again on the next step (mqtt_as's split of
 # link and protocol, without its asyncio). Delivery guarantees are the application's: the link
 # only reports PUBACKs; the outbox resends until the fleet server's own ack.
+# Up (publishing) from the CONNACK, so an SOS leaves at once; the SUBACK must then grant every
+# subscription within the connect timeout, or the link drops and reconnects: a device the broker
+# did not subscribe (a cluster refuses while it re-elects, 0x80) would never hear its ack. The
+# backoff restarts from its minimum only once subscribed, so a broker that keeps refusing is not
+# hammered; an unacked SOS stays in the outbox and goes again after the reconnect.
 import time
 from firmware.app import mqtt_wire as wire
 
@@ -35,6 +40,7 @@ class MqttLink:
         self.out = bytearray()
         self.inflight = {}
         self.pid = 0
+        self.sub_pid = 0       # the SUBSCRIBE whose SUBACK is awaited (0: none)
         self.attempt = 0
         self.next_try = time.ticks_ms()
         self.since = self.next_try
@@ -138,6 +144,7 @@ class MqttLink:
         self.out = bytearray()
         self.inflight = {}
         self.ping_sent = None
+        self.sub_pid = 0
         self.state = DOWN
         cap = min(self.o["backoff_max_ms"], self.o["backoff_min_ms"] << min(self.attempt, 16))
         # "Equal jitter": at least half the cap, so a fleet that lost the same broker does not
@@ -176,9 +183,10 @@ class MqttLink:
                 self._drop("broker refused: %s" % CONNACK_REASONS.get(rc, "code %d" % rc))
                 return
             self.state = UP
-            self.attempt = 0
             self.connects += 1
-            self.out.extend(wire.subscribe(self._next_pid(), self.o["subscriptions"]))
+            self.since = now
+            self.sub_pid = self._next_pid()
+            self.out.extend(wire.subscribe(self.sub_pid, self.o["subscriptions"]))
             self.log("info", "mqtt_up", host=self.o["host"], port=self.o["port"], connects=self.connects)
             if self.on_up:
                 self.on_up()
@@ -195,15 +203,27 @@ class MqttLink:
         elif kind == wire.PINGRESP:
             self.ping_sent = None
         elif kind == wire.SUBACK:
-            pass
+            subs = self.o["subscriptions"]
+            if len(body) != 2 + len(subs) or (body[0] << 8) | body[1] != self.sub_pid:
+                raise wire.ProtocolError("SUBACK does not answer the SUBSCRIBE")
+            bad = [f for (f, _q), c in zip(subs, body[2:]) if c > 2]
+            if bad:
+                self._drop("broker refused subscription %s" % " ".join(bad))
+                return
+            self.sub_pid = 0
+            self.attempt = 0
         else:
             raise wire.ProtocolError("unexpected packet type %d" % kind)
 
     def _keepalive(self, now):
         ka = self.o["keepalive_s"] * 1000
+        late = time.ticks_diff(now, self.since) > self.o["connect_timeout_ms"]
         if self.state == MQTT:
-            if time.ticks_diff(now, self.since) > self.o["connect_timeout_ms"]:
+            if late:
                 self._drop("no CONNACK in time")
+            return
+        if self.sub_pid and late:
+            self._drop("no SUBACK in time")
             return
         if time.ticks_diff(now, self.last_rx) > ka + ka // 2:
             self._drop("no traffic from the broker for 1.5 keepalives")

@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from fleet_server.broker import nats_cluster
 from fleet_server.broker.nats_cluster import ALARM_STREAM, NatsCluster
 from protocols import topics
 from simulators.devices.firmware_button import FirmwareButton
@@ -116,6 +117,55 @@ def test_given_device_accounts_when_one_publishes_on_anothers_topics_then_the_cl
         a.loop_stop()
         a.disconnect()
         watcher.close()
+
+
+def _refuse_downlink(monkeypatch, cluster, dev):
+    """Take the device's downlink out of its subscribe permission and reload the nodes: its SUBACK
+    then says 0x80 for that filter, as while JetStream re-elects. Returns the call that lifts it."""
+    granted = nats_cluster.device_permissions
+
+    def no_downlink(d):
+        perms = granted(d)
+        if d == dev:
+            perms["subscribe"]["allow"] = [a for a in perms["subscribe"]["allow"] if ".down." not in a]
+        return perms
+    monkeypatch.setattr(nats_cluster, "device_permissions", no_downlink)
+    cluster.reload()
+
+    def lift():
+        monkeypatch.setattr(nats_cluster, "device_permissions", granted)
+        cluster.reload()
+    return lift
+
+
+def test_given_the_cluster_refuses_a_buttons_subscription_then_it_reconnects_until_granted_and_its_sos_is_acked(
+        cluster, center, tmp_path, monkeypatch):
+    """The firmware logs the refusal, drops the link and reconnects with backoff, its SOS kept on
+    flash; once the permission is back, the next connect subscribes and the pending SOS is acked."""
+    dev = "btn-nc-deaf"
+    center.register(dev, "pw-" + dev, site="Braga", lat_udeg=-6917000, lon_udeg=107609000, category="medical")
+    lift = _refuse_downlink(monkeypatch, cluster, dev)
+    refused = f'why="broker refused subscription {topics.subscription_down(dev)}"'
+    btn = _button(tmp_path, cluster, dev, lat=-6917000, lon=107609000, backoff_min_ms=200, backoff_max_ms=1000)
+    btn.start()
+    try:
+        assert _wait(lambda: btn.output().count(refused) >= 1, timeout=20), btn.output()[-2000:]
+        btn.press()
+        assert _wait(lambda: len(btn.outbox()) == 1, timeout=5), "the SOS is on flash"
+        pending = btn.outbox()
+        seen = btn.output().count(refused)
+        assert _wait(lambda: btn.output().count(refused) >= seen + 2, timeout=20), \
+            "refused again at each reconnect: " + btn.output()[-2000:]
+        assert btn.outbox() == pending and btn.feedback() != "received", "not acked, not dropped"
+        assert btn.output().count(" mqtt_up ") >= seen + 2, "it reconnects after each refusal"
+        lift()
+        assert btn.wait_feedback("received", timeout=20), btn.output()[-3000:]
+        assert btn.outbox() == [], "the pending SOS is acked"
+        incs = [i for i in center.incidents() if i["origin_device_id"] == dev]
+        assert len(incs) == 1 and len(center.incident(incs[0]["id"])["alarms"]) == 1, "stored once, resends and all"
+    finally:
+        btn.stop()
+        lift()
 
 
 def test_given_the_cluster_when_a_device_dies_then_its_retained_birth_and_will_are_there_for_a_newcomer(cluster):
