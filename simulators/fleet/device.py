@@ -1,5 +1,10 @@
 """One simulated device on the wire: connection with retained birth and last will, heartbeats, and
-the (boot, seq) counter every uplink carries. Buttons and trackers build on it."""
+the (boot, seq) counter every uplink carries. Buttons and trackers build on it.
+
+As the firmware's link (firmware/app/mqtt_link.py): a subscription the broker refuses (SUBACK 0x80,
+as the clustered broker does while JetStream re-elects) or does not answer within SUBACK_TIMEOUT_S
+drops the connection and reconnects (gmqtt's fixed reconnect delay here, where the firmware backs
+off), since a device that is not subscribed never hears its acks."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +21,7 @@ log = logging.getLogger("siaga.sim")
 # gmqtt warns on every write while the broker is away; an outage is part of the scenario, not news.
 logging.getLogger("gmqtt").setLevel(logging.ERROR)
 FW = "sim-0.1.0"
+SUBACK_TIMEOUT_S = 5.0   # the firmware's connect_timeout_ms default (firmware/app/config.py)
 
 
 class SimDevice:
@@ -41,7 +47,12 @@ class SimDevice:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._tasks: list[asyncio.Task] = []
+        self._awaiting_suback: set[int] = set()
+        self._connection = 0           # counts connects, so a stale SUBACK deadline does nothing
+        self.subscription_refusals = 0
+        self.suback_timeouts = 0
 
     # ---- wire -----------------------------------------------------------------------------
     def now(self) -> int:
@@ -86,8 +97,10 @@ class SimDevice:
             await self.client.disconnect()
 
     def _on_connect(self, client, flags, rc, properties):
-        client.subscribe(topics.subscription_down(self.device_id), qos=1)
-        client.subscribe(topics.SERVER_STATUS, qos=1)
+        self._connection += 1
+        self._awaiting_suback = {client.subscribe(topics.subscription_down(self.device_id), qos=1),
+                                 client.subscribe(topics.SERVER_STATUS, qos=1)}
+        asyncio.ensure_future(self._suback_deadline(self._connection))
         self.publish_birth()
         self.connected.set()
         self.on_online()
@@ -97,6 +110,25 @@ class SimDevice:
 
     def _on_disconnect(self, client, packet, exc=None):
         self.connected.clear()
+
+    def _on_subscribe(self, client, mid, qos, properties):
+        self._awaiting_suback.discard(mid)
+        if any(q >= 0x80 for q in qos):
+            self.subscription_refusals += 1
+            log.info("device %s: broker refused subscription (SUBACK %s); reconnecting", self.device_id, qos)
+            self._reconnect()
+
+    async def _suback_deadline(self, connection: int) -> None:
+        await asyncio.sleep(SUBACK_TIMEOUT_S)
+        if connection == self._connection and self._awaiting_suback and self.client.is_connected:
+            self.suback_timeouts += 1
+            log.info("device %s: no SUBACK in time; reconnecting", self.device_id)
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        self._awaiting_suback = set()
+        self._connection += 1
+        asyncio.ensure_future(self.client.reconnect(delay=True))
 
     def _on_message(self, client, topic, payload, qos, properties):
         if topic == topics.SERVER_STATUS:

@@ -3,6 +3,7 @@ JetStream and their MQTT listeners on loopback, haproxy in front, the fleet serv
 NATS (broker.transport = "nats"), and the real panic-button firmware under MicroPython, unchanged."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,9 @@ from fleet_server.broker import nats_cluster
 from fleet_server.broker.nats_cluster import ALARM_STREAM, NatsCluster
 from protocols import topics
 from simulators.devices.firmware_button import FirmwareButton
+from simulators.fleet.button import SimButton
 from tests.conftest import SERVER_PASS, SERVER_USER
+from tests.support import aio
 from tests.support.center import Center
 from tests.support.mqtt import Recorder
 
@@ -166,6 +169,40 @@ def test_given_the_cluster_refuses_a_buttons_subscription_then_it_reconnects_unt
     finally:
         btn.stop()
         lift()
+
+
+def test_given_the_cluster_refuses_a_simulated_buttons_subscription_then_it_reconnects_as_the_firmware_does(
+        cluster, center, monkeypatch):
+    """The protocol-level button the benchmarks use (simulators.fleet.button) does the same."""
+    dev = "btn-nc-deaf-sim"
+    center.register(dev, "pw-" + dev, site="Cikapundung", lat_udeg=-6913000, lon_udeg=107611000, category="medical")
+    lift = _refuse_downlink(monkeypatch, cluster, dev)
+
+    async def scenario():
+        b = SimButton(dev, "pw-" + dev, cluster.host, cluster.port, lat=-6913000, lon=107611000,
+                      category="medical", resend_s=1.0, heartbeat_s=600)
+        await b.start()
+        try:
+            key = b.press()
+            deadline = time.monotonic() + 20
+            while b.subscription_refusals < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            refusals = b.subscription_refusals
+            pending = key in b.outbox
+            await asyncio.to_thread(lift)
+            deadline = time.monotonic() + 20
+            while b.outbox and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return refusals, pending, dict(b.outbox), b.acked
+        finally:
+            await b.stop()
+    try:
+        refusals, pending, outbox, acked = aio.run(scenario(), timeout=60)
+    finally:
+        lift()
+    assert refusals >= 3, "refused, reconnected, refused again"
+    assert pending, "the SOS stays pending while the device cannot hear its ack"
+    assert outbox == {} and len(acked) == 1, "acked once subscribed"
 
 
 def test_given_the_cluster_when_a_device_dies_then_its_retained_birth_and_will_are_there_for_a_newcomer(cluster):
