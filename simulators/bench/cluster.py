@@ -155,6 +155,7 @@ async def _node_kill(topo: Topology, bs: list[SimButton], cfg: dict) -> dict:
     down: set[str] = set()
     on_victim = {b.device_id for b in bs if cl.node_of_client(b.device_id) == victim}
     t_kill = None
+    leader = None
     t0 = time.monotonic()
     storm = cfg["storm_alarms"]
     watching = True
@@ -170,6 +171,7 @@ async def _node_kill(topo: Topology, bs: list[SimButton], cfg: dict) -> dict:
         key = b.press()
         pressed[(b.device_id, *key)] = time.monotonic()
         if t_kill is None and k >= storm // 3:
+            leader = (cl.monitor(cl.nodes[victim], "jsz").get("meta_cluster") or {}).get("leader")
             cl.kill_node(victim)         # in flight: a third of the storm pressed, most not yet acked
             t_kill = time.monotonic()
         await asyncio.sleep(cfg["storm_gap_s"])
@@ -196,12 +198,15 @@ async def _node_kill(topo: Topology, bs: list[SimButton], cfg: dict) -> dict:
     logs = "".join((cl.workdir / n.name / "nats.log").read_text(errors="replace") for n in cl.nodes)
     cl.start_node(victim)
     cl.wait_ready(30)
-    return {"node_killed": cl.nodes[victim].name, "alarms": storm, "seconds": round(dt, 2), "all_acked": acked,
+    return {"node_killed": cl.nodes[victim].name, "meta_leader_at_kill": leader, "alarms": storm, "seconds": round(dt, 2), "all_acked": acked,
             "pending_on_devices": pending, "stored_missing": missing, "stored_more_than_once": dup,
             "devices_on_killed_node": len(on_victim),
             "pending_devices": sorted(b.device_id for b in bs if b.outbox),
             "node_log_subscription_consumer_failures": logs.count("Unable to add JetStream consumer"),
             "node_log_session_failures": logs.count("unable to connect:"),
+            # the devices' own count over the run: SUBACKs that refused a filter, SUBACKs not in time
+            "device_subscription_refusals": sum(b.subscription_refusals for b in bs),
+            "device_suback_timeouts": sum(b.suback_timeouts for b in bs),
             "devices_back_s": {k: (round(v, 2) if isinstance(v, float) else v)
                                for k, v in percentiles(list(back.values())).items()},
             "ack_delay_ms": {k: (round(v * 1000, 1) if isinstance(v, float) else v)
