@@ -7,6 +7,12 @@ docs/i18n.md says how to add and translate a message.
 
     from fleet_server.i18n import _
     typer.echo(_("user {username} ({role}) created in {where}").format(...))
+
+A layer below the command (provisioning, releases, the database and broker tools) raises its
+errors in English with a template marked N_() and its parameters, `Message(N_("cannot open
+{port}: {error}"), port=..., error=...)`: str(e) and the log stay English, and the command shows
+the reader's language with localized(e). Third-party text (an OS error, esptool's output) is a
+parameter and stays as given.
 """
 from __future__ import annotations
 
@@ -68,3 +74,45 @@ def translations(lang: str) -> gettext.NullTranslations:
 def _(message: str) -> str:
     """The message in the reader's language (read from the environment at each call)."""
     return translations(language()).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogues and leaves it in English: the template of a Message,
+    translated only where it is shown."""
+    return message
+
+
+class Message(str):
+    """A message in English — its value as a str, what str(e) and the log say — that keeps its
+    template and parameters so a reader can see it in their language (translated())."""
+
+    template: str
+    params: dict
+
+    def __new__(cls, template: str, /, **params):
+        self = super().__new__(cls, template.format(**params) if params else template)
+        self.template = template
+        self.params = params
+        return self
+
+    def translated(self) -> str:
+        text = _(self.template)
+        if not self.params:
+            return text
+        return text.format(**{k: v.translated() if isinstance(v, Message) else v for k, v in self.params.items()})
+
+    def __reduce__(self):
+        return (_message, (self.template, self.params))
+
+
+def _message(template: str, params: dict) -> Message:
+    return Message(template, **params)
+
+
+def localized(value) -> str:
+    """What the reader sees of a message or an error: a Message (or an error whose message is one)
+    in the reader's language, anything else as it is."""
+    if isinstance(value, BaseException):
+        first = value.args[0] if len(value.args) == 1 else None
+        return first.translated() if isinstance(first, Message) else str(value)
+    return value.translated() if isinstance(value, Message) else str(value)

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from fleet_server.broker.mosquitto import _atomic_write
+from fleet_server.i18n import N_
 from fleet_server.provisioning.errors import BrokerError
 from fleet_server.storage import devices as device_repo
 from fleet_server.storage.db import Database
@@ -80,16 +81,16 @@ def broker_pid(broker_dir: Path) -> int:
             i = args.index("-c")
             if i + 1 < len(args) and str(Path(args[i + 1]).resolve()) == conf:
                 return int(entry.name)
-    raise BrokerError(f"no running Mosquitto uses {conf}",
-                      "start the broker (`make demo` or the server's broker), or pass --broker-dir")
+    raise BrokerError(N_("no running Mosquitto uses {conf}"),
+                      N_("start the broker (`make demo` or the server's broker), or pass --broker-dir"), conf=conf)
 
 
 def _files(broker_dir: Path) -> tuple[Path, Path]:
     acl, passwd = broker_dir / "acl", broker_dir / "passwd"
     if not acl.is_file() or not passwd.is_file():
-        raise BrokerError(f"{broker_dir} holds no generated acl/passwd",
-                          "--broker-dir must be the directory the project's Mosquitto was started from "
-                          "(the demo's: export SIAGA_CONFIG=run/demo/siaga.toml)")
+        raise BrokerError(N_("{dir} holds no generated acl/passwd"),
+                          N_("--broker-dir must be the directory the project's Mosquitto was started from "
+                             "(the demo's: export SIAGA_CONFIG=run/demo/siaga.toml)"), dir=broker_dir)
     return acl, passwd
 
 
@@ -101,13 +102,15 @@ def check(broker_dir: Path, database_url: str) -> int:
     _acl, passwd = _files(broker_dir)
     pid = broker_pid(broker_dir)
     if not os.access(passwd, os.W_OK) or not os.access(broker_dir, os.W_OK):
-        raise BrokerError(f"cannot rewrite {passwd}", "run as the user that owns the broker's directory")
+        raise BrokerError(N_("cannot rewrite {file}"), N_("run as the user that owns the broker's directory"),
+                          file=passwd)
     try:
         credentialed_devices(database_url)
     except Exception as e:  # noqa: BLE001 - any failure to read it means the wrong database
         shown = make_url(database_url).render_as_string(hide_password=True)
-        raise BrokerError(f"cannot read the server's database {shown}: {str(e).splitlines()[0][:200]}",
-                          "--database-url must be the fleet server's database") from None
+        raise BrokerError(N_("cannot read the server's database {url}: {error}"),
+                          N_("--database-url must be the fleet server's database"),
+                          url=shown, error=str(e).splitlines()[0][:200]) from None
     return pid
 
 
@@ -123,7 +126,8 @@ def sync(broker_dir: Path, database_url: str) -> SyncResult:
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
-        raise BrokerError(f"Mosquitto (pid {pid}) ended before it could reload", "restart the broker") from None
+        raise BrokerError(N_("Mosquitto (pid {pid}) ended before it could reload"), N_("restart the broker"),
+                          pid=pid) from None
     # SIGHUP is handled in the broker's next loop pass; give it that moment (as Mosquitto.reload does)
     # so a login right after this call meets the new accounts.
     time.sleep(RELOAD_SETTLE_S)

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Column, Table
 
 from fleet_server.broker import session_user
-from fleet_server.i18n import _
+from fleet_server.i18n import _, localized
 from fleet_server.provisioning import firmware_files
 from fleet_server.provisioning.errors import ProvisioningError, ServerError
 
@@ -132,9 +132,9 @@ def _site(registry, broker_dir, database_url, data_dir, mqtt_host=None, mqtt_por
 
 
 def _fail(e: ProvisioningError) -> None:
-    console.print(f"[bold red]✗ {e.reason}[/]")
+    console.print(f"[bold red]✗ {localized(e.reason)}[/]")
     if e.hint:
-        console.print("  [yellow]" + _("check:") + f"[/] {e.hint}")
+        console.print("  [yellow]" + _("check:") + f"[/] {localized(e.hint)}")
     raise typer.Exit(1)
 
 
@@ -196,7 +196,7 @@ def provision(port: str = typer.Option(..., "--port", help="the board's serial p
 
         def step(name: str, text: str) -> None:
             style = "red" if name == "rollback" else "green"
-            bar.console.print(f"[{style}]{'✗' if name == 'rollback' else '✓'}[/] {text}")
+            bar.console.print(f"[{style}]{'✗' if name == 'rollback' else '✓'}[/] {localized(text)}")
 
         def file(path: str, done: int, total: int) -> None:
             bar.update(task, visible=True, completed=done, total=total, description=_("writing {path}").format(path=path))
@@ -393,7 +393,7 @@ def status(device_id: str, server: str = SERVER, token: str = TOKEN, user: str =
                            "its positions move nothing; bind it with `siaga device provision ... --unit CALLSIGN` "
                            "or `siaga device register-tracker --unit`"))
         except ProvisioningError as e:   # a server that tracks no units: nothing to say about one
-            binding = "  " + _("unit: unknown ({why})").format(why=e.reason)
+            binding = "  " + _("unit: unknown ({why})").format(why=localized(e.reason))
     j = Journal(data, device_id)
     if view is None and not j.exists:
         console.print("[red]" + _("no device {device}").format(device=device_id) + "[/]")

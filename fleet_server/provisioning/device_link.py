@@ -16,6 +16,7 @@ import serial
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
+from fleet_server.i18n import N_
 from fleet_server.provisioning.errors import PortError
 
 # mpremote reads a pty (/dev/pts/*, also how USB-serial bridges of some VMs appear) byte by byte
@@ -24,8 +25,9 @@ from fleet_server.provisioning.errors import PortError
 READ_TIMEOUT_S = 1.0
 CHUNK = 1024   # bytes of a file per raw-REPL exec: fewer round trips than mpremote's 256
 
-NO_REPL_HINT = ("is MicroPython flashed (`siaga device flash`)? is this the board's port and the right "
-                "baud rate? close other programs on the port (screen, Thonny, mpremote); try the EN/RST button")
+NO_REPL_HINT = N_("is MicroPython flashed (`siaga device flash`)? is this the board's port and the right "
+                   "baud rate? close other programs on the port (screen, Thonny, mpremote); try the EN/RST button")
+LOST_HINT = N_("the cable or the board's power: run the same command again to resume")
 
 
 class DeviceLink:
@@ -37,9 +39,10 @@ class DeviceLink:
             with contextlib.redirect_stdout(io.StringIO()):
                 self.transport = SerialTransport(port, baudrate=baudrate, timeout=READ_TIMEOUT_S)
         except (TransportError, serial.SerialException, OSError) as e:
-            raise PortError(f"cannot open {port}: {e}",
-                            "is the cable plugged in and the port name right (ls /dev/ttyUSB* /dev/ttyACM*)? "
-                            "is your user in the dialout group? is another program holding it?") from None
+            raise PortError(N_("cannot open {port}: {error}"),
+                            N_("is the cable plugged in and the port name right (ls /dev/ttyUSB* /dev/ttyACM*)? "
+                               "is your user in the dialout group? is another program holding it?"),
+                            port=port, error=e) from None
         self.in_raw = False
 
     def enter(self) -> None:
@@ -47,8 +50,8 @@ class DeviceLink:
             with contextlib.redirect_stdout(io.StringIO()):
                 self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.repl_timeout_s)
         except (TransportError, serial.SerialException, OSError) as e:
-            raise PortError(f"no MicroPython REPL answered on {self.port} within {self.repl_timeout_s:g} s ({e})",
-                            NO_REPL_HINT) from None
+            raise PortError(N_("no MicroPython REPL answered on {port} within {seconds} s ({error})"),
+                            NO_REPL_HINT, port=self.port, seconds=f"{self.repl_timeout_s:g}", error=e) from None
         self.in_raw = True
 
     def run(self, code: str, timeout_s: float = 10.0) -> str:
@@ -57,10 +60,9 @@ class DeviceLink:
             with contextlib.redirect_stdout(io.StringIO()):
                 out, err = self.transport.exec_raw(code, timeout=timeout_s)
         except (TransportError, serial.SerialException, OSError) as e:
-            raise PortError(f"lost the device on {self.port}: {e}",
-                            "the cable or the board's power: run the same command again to resume") from None
+            raise PortError(N_("lost the device on {port}: {error}"), LOST_HINT, port=self.port, error=e) from None
         if err:
-            raise PortError(f"the device failed: {err.decode(errors='replace').strip()[-300:]}")
+            raise PortError(N_("the device failed: {error}"), error=err.decode(errors="replace").strip()[-300:])
         return out.decode(errors="replace")
 
     def write_files(self, files: dict[str, bytes], progress: Callable[[str, int], None] | None = None,
@@ -84,11 +86,12 @@ class DeviceLink:
                 with contextlib.redirect_stdout(io.StringIO()):
                     self.transport.fs_writefile(path, data, chunk_size=CHUNK, progress_callback=chunk)
             except TransportExecError as e:
-                raise PortError(f"the device could not write {path}: {e.error_output.strip()[-200:]}",
-                                "is its flash full or read-only?") from None
+                raise PortError(N_("the device could not write {path}: {error}"),
+                                N_("is its flash full or read-only?"), path=path,
+                                error=e.error_output.strip()[-200:]) from None
             except (TransportError, serial.SerialException, OSError) as e:
-                raise PortError(f"lost the device on {self.port} while writing {path}: {e}",
-                                "the cable or the board's power: run the same command again to resume") from None
+                raise PortError(N_("lost the device on {port} while writing {path}: {error}"), LOST_HINT,
+                                port=self.port, path=path, error=e) from None
             if progress and not data:
                 progress(path, 0)   # an empty file is written too
 
@@ -107,7 +110,8 @@ class DeviceLink:
             self.transport.serial.write(b"\x04")
             self.transport.serial.flush()
         except (serial.SerialException, OSError) as e:
-            raise PortError(f"lost the device on {self.port} at reboot: {e}", "press the EN/RST button") from None
+            raise PortError(N_("lost the device on {port} at reboot: {error}"), N_("press the EN/RST button"),
+                            port=self.port, error=e) from None
         self.in_raw = False
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet_server.i18n import N_
 from fleet_server.provisioning.errors import ProvisioningError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ def check_config(kind: str, config: dict) -> dict:
     parser = importlib.import_module(KINDS[kind][2])
     cfg, why = parser.parse(json.dumps(config))
     if why:
-        raise ProvisioningError(f"the device would refuse this configuration: {why}")
+        raise ProvisioningError(N_("the device would refuse this configuration: {why}"), why=why)
     return cfg
 
 
@@ -106,11 +107,13 @@ def check_board(kind: str, board: str | None) -> None:
     if board is None:
         return
     if board in NO_BOARD_YET:
-        raise ProvisioningError(f"cannot provision board {board}: {NO_BOARD_YET[board]}")
+        raise ProvisioningError(N_("cannot provision board {board}: {why}"), board=board, why=NO_BOARD_YET[board])
     if board not in BOARDS:
-        raise ProvisioningError(f"unknown board {board!r}", f"one of {', '.join(BOARDS)}")
+        raise ProvisioningError(N_("unknown board {board}"), N_("one of {boards}"), board=repr(board),
+                                boards=", ".join(BOARDS))
     if BOARDS[board][0] not in (None, kind):
-        raise ProvisioningError(f"board {board} carries a {BOARDS[board][0]}, not a {kind}")
+        raise ProvisioningError(N_("board {board} carries a {carries}, not a {kind}"), board=board,
+                                carries=BOARDS[board][0], kind=kind)
 
 
 def _for_board(path: str, board: str | None) -> bool:
@@ -123,8 +126,8 @@ def code_files(kind: str, board: str | None = None) -> dict[str, bytes]:
     """The firmware a board of this kind runs, main.py included, without its configuration: what
     USB provisioning writes and what a firmware release carries."""
     if kind not in KINDS:
-        raise ProvisioningError(f"no firmware for kind {kind!r} in firmware/ yet",
-                                f"provisionable kinds: {', '.join(KINDS)}")
+        raise ProvisioningError(N_("no firmware for kind {kind} in firmware/ yet"),
+                                N_("provisionable kinds: {kinds}"), kind=repr(kind), kinds=", ".join(KINDS))
     check_board(kind, board)
     entries, main_py, _, _ = KINDS[kind]
     files = {str(p.relative_to(REPO)): p.read_bytes()

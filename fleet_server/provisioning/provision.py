@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from fleet_server import logs
+from fleet_server.i18n import N_, Message
 from fleet_server.broker.credentials import hash_password, new_secret
 from fleet_server.provisioning import broker_sync, label
 from fleet_server.provisioning.device_link import DeviceLink
@@ -102,11 +103,11 @@ def new_device_id(kind: str) -> str:
     return f"{ID_PREFIX.get(kind, 'dev')}-{secrets.token_hex(3)}"
 
 
-def _udeg(v: float | None, limit: float, name: str) -> int | None:
+def _udeg(v: float | None, limit: float, outside: str) -> int | None:
     if v is None:
         return None
     if not -limit <= v <= limit:
-        raise ProvisioningError(f"{name} {v} is outside -{limit:g}..{limit:g}")
+        raise ProvisioningError(outside, value=v, limit=f"{limit:g}")
     return round(v * 1_000_000)
 
 
@@ -120,18 +121,23 @@ class Provisioning:
     # ---- checks that change nothing --------------------------------------------------------------
     def _validate(self, spec: DeviceSpec) -> tuple[str, int | None, int | None, str]:
         if spec.kind not in KINDS:
-            raise ProvisioningError(f"unknown kind {spec.kind!r}", f"one of {', '.join(KINDS)}")
+            raise ProvisioningError(N_("unknown kind {kind}"), N_("one of {kinds}"), kind=repr(spec.kind),
+                                    kinds=", ".join(KINDS))
         device_id = spec.device_id or new_device_id(spec.kind)
         if not topics.valid_device_id(device_id):
-            raise ProvisioningError(f"{device_id!r} is not a device id", "1..32 of a-z A-Z 0-9 - _")
+            raise ProvisioningError(N_("{device_id} is not a device id"), N_("1..32 of a-z A-Z 0-9 - _"),
+                                    device_id=repr(device_id))
         if spec.category not in CATEGORIES:
-            raise ProvisioningError(f"unknown category {spec.category!r}", f"one of {', '.join(CATEGORIES)}")
-        lat, lon = _udeg(spec.lat, 90, "latitude"), _udeg(spec.lon, 180, "longitude")
+            raise ProvisioningError(N_("unknown category {category}"), N_("one of {categories}"),
+                                    category=repr(spec.category), categories=", ".join(CATEGORIES))
+        lat = _udeg(spec.lat, 90, N_("latitude {value} is outside -{limit}..{limit}"))
+        lon = _udeg(spec.lon, 180, N_("longitude {value} is outside -{limit}..{limit}"))
         if spec.kind == "button" and (lat is None or lon is None):
-            raise ProvisioningError("a button is fixed: give its --lat and --lon", "read them off the phone's map at the pole")
+            raise ProvisioningError(N_("a button is fixed: give its --lat and --lon"),
+                                    N_("read them off the phone's map at the pole"))
         site = spec.site or (spec.unit or "")
         if spec.kind == "tracker" and not site:
-            raise ProvisioningError("a tracker needs its --unit (e.g. AMB-03)")
+            raise ProvisioningError(N_("a tracker needs its --unit (e.g. AMB-03)"))
         return device_id, lat, lon, site
 
     def _config(self, spec: DeviceSpec, device_id: str, password: str, lat, lon, site) -> dict:
@@ -148,24 +154,26 @@ class Provisioning:
         try:
             text = Path(self.site.release_pub).read_text().strip()
         except OSError as e:
-            raise ProvisioningError(f"cannot read the release key {self.site.release_pub}: {e.strerror}",
-                                    "siaga firmware keys creates it") from None
+            raise ProvisioningError(N_("cannot read the release key {path}: {error}"),
+                                    N_("siaga firmware keys creates it"),
+                                    path=self.site.release_pub, error=e.strerror) from None
         try:
             ok = len(bytes.fromhex(text)) == 32
         except ValueError:
             ok = False
         if not ok:
-            raise ProvisioningError(f"{self.site.release_pub} does not hold a 32-byte public key in hex")
+            raise ProvisioningError(N_("{path} does not hold a 32-byte public key in hex"), path=self.site.release_pub)
         return (text.lower() + "\n").encode()
 
     def _ca_pem(self) -> bytes:
         try:
             pem = Path(self.site.broker_ca).read_bytes()
         except OSError as e:
-            raise ProvisioningError(f"cannot read the broker's CA {self.site.broker_ca}: {e.strerror}",
-                                    "siaga pki show, or pass --broker-ca") from None
+            raise ProvisioningError(N_("cannot read the broker's CA {path}: {error}"),
+                                    N_("siaga pki show, or pass --broker-ca"),
+                                    path=self.site.broker_ca, error=e.strerror) from None
         if b"-----BEGIN CERTIFICATE-----" not in pem:
-            raise ProvisioningError(f"{self.site.broker_ca} is not a PEM certificate")
+            raise ProvisioningError(N_("{path} is not a PEM certificate"), path=self.site.broker_ca)
         return pem
 
     # ---- the steps ------------------------------------------------------------------------------
@@ -183,27 +191,33 @@ class Provisioning:
         self.site.registry.require_role("technician")
         unit = self._unit_for(spec)
         broker_sync.check(self.site.broker_dir, self.site.database_url)
-        self.on_step("checks", f"server account, broker at {self.site.broker_dir} and database ready")
+        self.on_step("checks", Message(N_("server account, broker at {dir} and database ready"),
+                                       dir=self.site.broker_dir))
         watch = OnlineWatch(self.site.watch_host or self.site.broker_host, self.site.watch_port or self.site.broker_port,
                             self.site.watch_user, self.site.watch_password, device_id)
         try:
-            self.on_step("port", f"opening {port}")
+            self.on_step("port", Message(N_("opening {port}"), port=port))
             link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
             try:
                 link.enter()
-                self.on_step("port", f"MicroPython answered on {port}")
+                self.on_step("port", Message(N_("MicroPython answered on {port}"), port=port))
                 existing = self.site.registry.get(device_id)
                 resuming = journal.unfinished
                 if existing is not None and not (replace or resuming):
                     raise ProvisioningError(
-                        f"device {device_id} is already registered ({existing['kind']} at {existing['site'] or '-'}, "
-                        f"{existing['status']})",
-                        "pass --replace to re-provision it (its current credentials stop working), or pick another --id")
+                        N_("device {device_id} is already registered ({kind} at {site}, {status})"),
+                        N_("pass --replace to re-provision it (its current credentials stop working), "
+                           "or pick another --id"),
+                        device_id=device_id, kind=existing["kind"], site=existing["site"] or "-",
+                        status=existing["status"])
                 if existing is not None and existing["kind"] != spec.kind:
-                    raise ProvisioningError(f"device {device_id} is registered as a {existing['kind']}, not a {spec.kind}")
+                    raise ProvisioningError(N_("device {device_id} is registered as a {kind}, not a {wanted}"),
+                                            device_id=device_id, kind=existing["kind"], wanted=spec.kind)
                 if resuming:
-                    self.on_step("journal", f"resuming {device_id} (last run: {journal.state}, "
-                                            f"{journal.record.get('error') or 'cut off'})")
+                    last = journal.record.get("error")
+                    self.on_step("journal", Message(N_("resuming {device_id} (last run: {state}, {error})"),
+                                                    device_id=device_id, state=journal.state,
+                                                    error=last or Message(N_("cut off"))))
 
                 password = new_secret()
                 files = device_files(spec.kind, self._config(spec, device_id, password, lat, lon, site), spec.board)
@@ -232,9 +246,9 @@ class Provisioning:
             return None
         unit = self.site.registry.unit(spec.unit)
         if unit is None:
-            raise ProvisioningError(f"unit {spec.unit} is not registered on the server",
-                                    "check the callsign (GET /api/v1/units), or register the unit first "
-                                    "(POST /api/v1/units, docs/dispatch.md)")
+            raise ProvisioningError(N_("unit {unit} is not registered on the server"),
+                                    N_("check the callsign (GET /api/v1/units), or register the unit first "
+                                       "(POST /api/v1/units, docs/dispatch.md)"), unit=spec.unit)
         return unit
 
     def _steps(self, spec, device_id, site, lat, lon, password, files, existing, link, journal, t0,
@@ -248,12 +262,13 @@ class Provisioning:
         else:
             self.site.registry.update(device_id, {**fields, "active": True})
         journal.mark("registered")
-        self.on_step("registered", f"{device_id} registered with its credential hash")
+        self.on_step("registered", Message(N_("{device_id} registered with its credential hash"), device_id=device_id))
         logs.event(log, logging.INFO, "device_registered", device=device_id, kind=spec.kind, replace=existing is not None)
 
         synced = broker_sync.sync(self.site.broker_dir, self.site.database_url)
         journal.mark("broker")
-        self.on_step("broker", f"broker reloaded ({synced.devices} device accounts, pid {synced.pid})")
+        self.on_step("broker", Message(N_("broker reloaded ({n} device accounts, pid {pid})"), n=synced.devices,
+                                       pid=synced.pid))
 
         total = files.total_bytes
         done = [0]
@@ -265,22 +280,28 @@ class Provisioning:
         link.write_files(files.files, wrote)
         bad = link.check_files(files.files)
         if bad:
-            raise PortError(f"{len(bad)} files differ on the device after writing: {', '.join(bad[:5])}",
-                            "flash full or failing; try `siaga device flash` with erase")
+            raise PortError(N_("{n} files differ on the device after writing: {files}"),
+                            N_("flash full or failing; try `siaga device flash` with erase"),
+                            n=len(bad), files=", ".join(bad[:5]))
         journal.mark("files")
-        self.on_step("files", f"{len(files.files)} files, {total} bytes written and checked")
+        self.on_step("files", Message(N_("{n} files, {size} bytes written and checked"), n=len(files.files), size=total))
 
         watch.reset()   # only what this boot says counts
         link.reboot()
-        self.on_step("reboot", "rebooted; waiting for its birth and first heartbeat")
+        self.on_step("reboot", Message(N_("rebooted; waiting for its birth and first heartbeat")))
         birth, health = watch.wait(self.site.online_timeout_s)
         self._wait_server_online(device_id)
         journal.mark("verified")
-        self.on_step("verified", f"online: boot {birth.get('boot')}, firmware {birth.get('fw')}, server shows it online")
+        self.on_step("verified", Message(N_("online: boot {boot}, firmware {firmware}, server shows it online"),
+                                         boot=birth.get("boot"), firmware=birth.get("fw")))
         if unit is not None:
             self.site.registry.bind_unit(unit["id"], device_id)
-            was = f" (was {unit['device_id']})" if unit.get("device_id") not in (None, device_id) else ""
-            self.on_step("unit", f"bound to unit {unit['id']}{was}: its positions now move the unit")
+            if unit.get("device_id") not in (None, device_id):
+                bound = Message(N_("bound to unit {unit} (was {was}): its positions now move the unit"),
+                                unit=unit["id"], was=unit["device_id"])
+            else:
+                bound = Message(N_("bound to unit {unit}: its positions now move the unit"), unit=unit["id"])
+            self.on_step("unit", bound)
 
         stamp = time.time()
         code = label.check_code(device_id, site, stamp)
@@ -298,13 +319,14 @@ class Provisioning:
             if view is not None and view["status"] == "online":
                 return
             time.sleep(0.2)
-        raise NeverOnline(f"the broker saw {device_id} online but the server still shows "
-                          f"{(view or {}).get('status', 'nothing')}",
-                          "is the server's MQTT ingest connected (GET /healthz broker_link)?")
+        raise NeverOnline(N_("the broker saw {device_id} online but the server still shows {status}"),
+                          N_("is the server's MQTT ingest connected (GET /healthz broker_link)?"),
+                          device_id=device_id, status=(view or {}).get("status", "nothing"))
 
     def _rollback(self, device_id: str, journal: Journal, cause: BaseException) -> None:
         why = str(cause) or type(cause).__name__
-        self.on_step("rollback", f"failed: {why.splitlines()[0]} — revoking the credential")
+        first = cause.reason if isinstance(cause, ProvisioningError) else why.splitlines()[0]
+        self.on_step("rollback", Message(N_("failed: {why} — revoking the credential"), why=first))
         try:
             if self.site.registry.get(device_id) is not None:
                 self.site.registry.update(device_id, {"broker_password_hash": None, "active": False})
@@ -314,12 +336,13 @@ class Provisioning:
         except ProvisioningError as e:
             journal.finish("rollback_failed", f"{why}; rollback: {e}")
             logs.event(log, logging.ERROR, "provisioning_rollback_failed", device=device_id, reason=str(e))
-            self.on_step("rollback", f"ROLLBACK FAILED ({e}); run `siaga device decommission {device_id}`")
+            self.on_step("rollback", Message(N_("ROLLBACK FAILED ({error}); run `siaga device decommission "
+                                                "{device_id}`"), error=e.reason, device_id=device_id))
 
     # ---- after provisioning -------------------------------------------------------------------------
     def decommission(self, device_id: str) -> broker_sync.SyncResult:
         if self.site.registry.get(device_id) is None:
-            raise ProvisioningError(f"no device {device_id} on the server")
+            raise ProvisioningError(N_("no device {device_id} on the server"), device_id=device_id)
         self.site.registry.update(device_id, {"broker_password_hash": None, "active": False})
         synced = broker_sync.sync(self.site.broker_dir, self.site.database_url)
         journal = Journal(self.site.data_dir, device_id)
@@ -335,16 +358,18 @@ class Provisioning:
 
         view = self.site.registry.get(device_id)
         if view is None:
-            raise ProvisioningError(f"no device {device_id} on the server")
+            raise ProvisioningError(N_("no device {device_id} on the server"), device_id=device_id)
         link = DeviceLink(port, repl_timeout_s=self.site.repl_timeout_s)
         try:
             link.enter()
             try:
                 cfg = json.loads(link.transport.fs_readfile("config.json"))
             except Exception as e:   # noqa: BLE001 - any failure to read means the board is not ours
-                raise PortError(f"cannot read config.json on {port}: {e}", "provision the device first") from None
+                raise PortError(N_("cannot read config.json on {port}: {error}"), N_("provision the device first"),
+                                port=port, error=e) from None
             if cfg.get("dev") != device_id:
-                raise ProvisioningError(f"the board on {port} is {cfg.get('dev')!r}, not {device_id}")
+                raise ProvisioningError(N_("the board on {port} is {found}, not {device_id}"),
+                                        port=port, found=repr(cfg.get("dev")), device_id=device_id)
             password = new_secret()
             cfg["password"] = password
             link.write_files({"config.json": json.dumps(cfg, sort_keys=True).encode()}, fresh=False)

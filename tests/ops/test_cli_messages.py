@@ -1,6 +1,7 @@
 """The siaga command's messages in English and Bahasa Indonesia: every message the code marks
-with _() (found by Babel's own extractor, as `pybabel extract` would) is in both catalogues with
-its placeholders, and the real command speaks the language SIAGA_LANG / LANG names."""
+with _() or N_() (found by Babel's own extractor, as `pybabel extract` would) is in both catalogues
+with its placeholders, and the real command speaks the language SIAGA_LANG / LANG names — its own
+messages and the reasons and hints the layers below it raise."""
 from __future__ import annotations
 
 import ast
@@ -13,7 +14,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from fleet_server.i18n import LANGUAGES, language, po_path
+from fleet_server.i18n import LANGUAGES, N_, language, po_path
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
@@ -22,7 +23,8 @@ PLACEHOLDER = re.compile(r"\{(\w*)\}")
 def _marked() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for d in ("fleet_server", "simulators"):
-        for fn, line, msg, _c, _ctx in extract_from_dir(ROOT / d, method_map=[("**.py", "python")], keywords={"_": None}):
+        for fn, line, msg, _c, _ctx in extract_from_dir(ROOT / d, method_map=[("**.py", "python")],
+                                                        keywords={"_": None, "N_": None}):
             out.setdefault(msg, []).append(f"{d}/{fn}:{line}")
     return out
 
@@ -134,18 +136,18 @@ DATA = {
 _MARKUP = re.compile(r"\[/?[a-z ]*\]|\{[^{}]*\}")
 
 
-def _is_gettext(node) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
+def _is_gettext(node, marks=("_",)) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in marks
 
 
-def _words(node) -> list[str]:
+def _words(node, marks=("_",)) -> list[str]:
     """The literal text in a message expression that does not go through _(): string constants and
     f-strings' literal parts that hold a letter once rich markup and {placeholders} are taken out.
     An f-string counts whole (its text is what a translation would need)."""
     found: list[str] = []
 
     def visit(n):
-        if _is_gettext(n):
+        if _is_gettext(n, marks):
             return
         if isinstance(n, ast.JoinedStr):
             text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in n.values)
@@ -179,13 +181,17 @@ def _words(node) -> list[str]:
     return found
 
 
-def _untranslated(relpath: str) -> list[str]:
+def _calls(relpath: str):
+    """Each call in a module, with the name it calls (`x.echo(...)`, `echo(...)`: echo)."""
     tree = ast.parse((ROOT / relpath).read_text(encoding="utf-8"), relpath)
-    out = []
     for call in ast.walk(tree):
-        if not isinstance(call, ast.Call):
-            continue
-        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if isinstance(call, ast.Call):
+            yield call, call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
+def _untranslated(relpath: str) -> list[str]:
+    out = []
+    for call, name in _calls(relpath):
         if name not in MESSAGE_CALLS:
             continue
         messages = call.args[:MESSAGE_CALLS[name]] + [k.value for k in call.keywords if k.arg in MESSAGE_KEYWORDS]
@@ -216,3 +222,91 @@ def test_given_siaga_lang_id_when_the_firmware_and_cluster_commands_run_then_the
     assert none.returncode == 1 and none.stderr.startswith("tidak ada klaster di ")
     english = _siaga(tmp_path, {"LANG": "en_US.UTF-8"}, "cluster", "status", "--dir", str(tmp_path / "no-cluster"))
     assert english.returncode == 1 and english.stderr.startswith("no cluster in ")
+
+
+# The layers below the command whose errors it shows: a provisioning check, a release's refusal,
+# the database, cluster and broker tools. Their reason and hint are English templates marked N_()
+# (str(e) and the logs stay English), filled with parameters and translated where they are shown;
+# a literal or an f-string there would reach the reader in English, and _() at the raise would put
+# the reader's language into the logs.
+DEEP_MODULES = tuple(f"fleet_server/{m}.py" for m in (
+    "provisioning/provision", "provisioning/flash", "provisioning/firmware_files", "provisioning/device_link",
+    "provisioning/registry", "provisioning/broker_sync"))
+# the call -> the positions of its arguments that are messages
+DEEP_CALLS = {name: (0, 1) for name in ("ProvisioningError", "PortError", "ServerError", "BrokerError", "NeverOnline")}
+DEEP_CALLS.update({name: (0,) for name in ("ReleaseError", "CampaignError", "NotFound", "OpsError", "ClusterError",
+                                           "BrokerConfigError", "PkiError", "RuntimeError", "ValueError", "Message")})
+DEEP_CALLS.update(on_step=(1,), _refused=(1,))   # a provisioning step's line; a server refusal's "what"
+
+
+def _unmarked(relpath: str) -> list[str]:
+    out = []
+    for call, name in _calls(relpath):
+        if name == "format" and isinstance(call.func, ast.Attribute) and _is_gettext(call.func.value, ("N_",)):
+            out.append(f"{relpath}:{call.lineno}: N_(...).format(): pass the values as parameters")
+        for i in DEEP_CALLS.get(name, ()):
+            if i >= len(call.args):
+                continue
+            m = call.args[i]
+            if _is_gettext(m):
+                out.append(f"{relpath}:{call.lineno}: _() where it is raised: mark it N_()")
+            elif not _is_gettext(m, ("N_", "Message")):   # a Message is checked as a call of its own
+                out += [f"{relpath}:{call.lineno}: {w!r}" for w in _words(m, ("N_",))]
+    return out
+
+
+def test_given_the_layers_below_the_command_when_their_errors_are_read_then_each_message_is_marked():
+    found = [line for path in DEEP_MODULES for line in _unmarked(path)]
+    assert found == [], "messages not marked with N_() (docs/i18n.md):\n" + "\n".join(found)
+
+
+def test_given_an_unmarked_deep_message_when_the_check_reads_it_then_it_is_found(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text('raise PortError(f"cannot open {p}", "check the cable")\n'
+                     'raise ReleaseError(Message(N_("ok {x}"), x=f"{a}/b"))\n'
+                     'raise OpsError("no such file")\nraise PkiError(_("translated too early"))\n'
+                     'm = Message("plain {x}", x=1)\nn = N_("a {x}").format(x=1)\n'
+                     'raise ServerError(N_("fine {x}"), N_("fine too"), x=f"{y} words")\n')
+    found = [line.split(": ", 1)[1] for line in _unmarked(str(probe))]
+    assert found == ["'cannot open {}'", "'check the cable'", "'no such file'",
+                     "_() where it is raised: mark it N_()", "'plain {x}'",
+                     "N_(...).format(): pass the values as parameters"], found
+
+
+def test_given_a_marked_error_when_it_is_raised_then_logs_read_english_and_the_reader_their_language(monkeypatch):
+    from fleet_server.i18n import localized
+    from fleet_server.provisioning.errors import PortError
+
+    e = PortError(N_("cannot open {port}: {error}"), N_("is the cable plugged in and the port name right "
+                  "(ls /dev/ttyUSB* /dev/ttyACM*)? is your user in the dialout group? is another program holding it?"),
+                  port="/dev/ttyUSB0", error="[Errno 2] No such file or directory")
+    monkeypatch.setenv("SIAGA_LANG", "id")
+    assert str(e).startswith("cannot open /dev/ttyUSB0: [Errno 2] No such file or directory\n  check: is the cable")
+    assert e.reason == "cannot open /dev/ttyUSB0: [Errno 2] No such file or directory"
+    assert localized(e.reason) == "tidak bisa membuka /dev/ttyUSB0: [Errno 2] No such file or directory"
+    assert localized(e.hint).startswith("apakah kabelnya tercolok")
+    assert localized(e) == localized(e.reason)
+    monkeypatch.setenv("SIAGA_LANG", "en")
+    assert localized(e.reason) == e.reason
+
+
+def test_given_siaga_lang_id_when_a_device_command_fails_below_the_command_then_reason_and_hint_speak_indonesian(
+        tmp_path):
+    image = tmp_path / "esp32.bin"
+    image.write_bytes(b"\xe9" + bytes(1023))
+    port = "/dev/ttyUSB-siaga-none"
+    flash = _siaga(tmp_path, {"SIAGA_LANG": "id"}, "device", "flash", "--port", port, "--image", str(image))
+    assert flash.returncode == 1, flash.stdout + flash.stderr
+    out = " ".join(flash.stdout.split())      # rich wraps long lines at the terminal's width
+    assert f"esptool tidak bisa mem-flash esp32 di {port}: " in out, out
+    assert "periksa: apakah papannya tercolok (ls /dev/ttyUSB* /dev/ttyACM*)?" in out, out
+    assert "could not flash" not in out and "is the board plugged in" not in out
+    server = _siaga(tmp_path, {"LANG": "id_ID.UTF-8"}, "device", "provision", "--port", port, "--kind", "button",
+                    "--lat", "-6.9", "--lon", "107.6", "--token", "")
+    out = " ".join(server.stdout.split())
+    assert server.returncode == 1 and "✗ tidak ada token akses" in out, out + server.stderr
+    assert "periksa: berikan --user (seorang teknisi; kata sandinya akan ditanyakan)" in out, out
+    english = _siaga(tmp_path, {"LANG": "en_US.UTF-8"}, "device", "flash", "--port", port, "--image", str(image))
+    out = " ".join(english.stdout.split())
+    assert english.returncode == 1 and f"esptool could not flash the esp32 on {port}: " in out, out
+    assert "check: is the board plugged in (ls /dev/ttyUSB* /dev/ttyACM*)?" in out, out
