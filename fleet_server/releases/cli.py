@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from fleet_server.i18n import _
+from fleet_server.i18n import _, localized
 from fleet_server.releases.manifest import ReleaseError
 
 firmware_app = typer.Typer(help="Signed firmware releases for over-the-air updates.", no_args_is_help=True)
@@ -23,8 +23,8 @@ def _data_dir() -> Path:
     return Settings().data_dir
 
 
-def _fail(e: ReleaseError) -> None:
-    console.print(f"[bold red]✗ {e}[/]")
+def _fail(e: ReleaseError | OSError) -> None:
+    console.print(f"[bold red]✗ {localized(e)}[/]")
     raise typer.Exit(1)
 
 
@@ -73,7 +73,7 @@ def verify(bundle_dir: Path = typer.Argument(..., help="a release directory (…
     try:
         why = verify_bundle(bundle_dir, keys.load_public(key_dir or keys.default_dir(_data_dir())))
     except (ReleaseError, OSError) as e:
-        _fail(ReleaseError(str(e)))
+        _fail(e)
     if why:
         console.print("[bold red]✗ " + _("refused: {why}").format(why=why) + "[/]")
         raise typer.Exit(1)

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat, PublicFormat,
                                                           load_pem_private_key)
 
+from fleet_server.i18n import N_, Message
 from fleet_server.releases.manifest import ReleaseError
 from protocols.release import key_id
 
@@ -25,7 +26,8 @@ def create(directory: Path) -> bytes:
     """A new key pair in directory; refuses to replace an existing one (devices trust it)."""
     directory = Path(directory)
     if (directory / PRIVATE).exists():
-        raise ReleaseError(f"{directory / PRIVATE} exists: devices trust that key; a rotation is a new directory")
+        raise ReleaseError(Message(N_("{path} exists: devices trust that key; a rotation is a new directory"),
+                                   path=directory / PRIVATE))
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
     key = Ed25519PrivateKey.generate()
@@ -45,26 +47,27 @@ def public_bytes(key: Ed25519PrivateKey) -> bytes:
 def load_private(directory: Path) -> Ed25519PrivateKey:
     path = Path(directory) / PRIVATE
     if not path.is_file():
-        raise ReleaseError(f"no release key at {path}: create one with `siaga firmware keys`")
+        raise ReleaseError(Message(N_("no release key at {path}: create one with `siaga firmware keys`"), path=path))
     mode = path.stat().st_mode & 0o777
     if mode & 0o077 or Path(directory).stat().st_mode & 0o077:
-        raise ReleaseError(f"{path} is readable by others (mode {mode:o}): the key must be 0600 in a 0700 directory")
+        raise ReleaseError(Message(N_("{path} is readable by others (mode {mode}): the key must be 0600 in a 0700 "
+                                      "directory"), path=path, mode=f"{mode:o}"))
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ReleaseError(f"{path} is not an Ed25519 key")
+        raise ReleaseError(Message(N_("{path} is not an Ed25519 key"), path=path))
     return key
 
 
 def load_public(directory: Path) -> bytes:
     path = Path(directory) / PUBLIC
     if not path.is_file():
-        raise ReleaseError(f"no release public key at {path}")
+        raise ReleaseError(Message(N_("no release public key at {path}"), path=path))
     try:
         pub = bytes.fromhex(path.read_text().strip())
     except ValueError:
         pub = b""
     if len(pub) != 32:
-        raise ReleaseError(f"{path} does not hold a 32-byte public key in hex")
+        raise ReleaseError(Message(N_("{path} does not hold a 32-byte public key in hex"), path=path))
     return pub
 
 

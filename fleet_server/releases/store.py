@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fleet_server.releases.bundle import FILES, MANIFEST, SIGNATURE
+from fleet_server.i18n import N_, Message
 from fleet_server.releases.manifest import ReleaseError
 from protocols import release as wire
 
@@ -62,10 +63,10 @@ class DiskReleaseStore:
     def _dir(self, version: str) -> Path:
         # The version is checked before it becomes a path: nothing else reaches the filesystem.
         if wire.parse_version(version) is None:
-            raise NotFound(f"{version!r} is not a release version (MAJOR.MINOR.PATCH)")
+            raise NotFound(Message(N_("{version} is not a release version (MAJOR.MINOR.PATCH)"), version=repr(version)))
         d = self.root / version
         if not (d / MANIFEST).is_file():
-            raise NotFound(f"release {version} not found")
+            raise NotFound(Message(N_("release {version} not found"), version=version))
         return d
 
     def _manifest(self, d: Path) -> dict:

@@ -231,7 +231,8 @@ def test_given_siaga_lang_id_when_the_firmware_and_cluster_commands_run_then_the
 # the reader's language into the logs.
 DEEP_MODULES = tuple(f"fleet_server/{m}.py" for m in (
     "provisioning/provision", "provisioning/flash", "provisioning/firmware_files", "provisioning/device_link",
-    "provisioning/registry", "provisioning/broker_sync"))
+    "provisioning/registry", "provisioning/broker_sync", "releases/bundle", "releases/campaigns", "releases/keys",
+    "releases/manifest", "releases/store"))
 # the call -> the positions of its arguments that are messages
 DEEP_CALLS = {name: (0, 1) for name in ("ProvisioningError", "PortError", "ServerError", "BrokerError", "NeverOnline")}
 DEEP_CALLS.update({name: (0,) for name in ("ReleaseError", "CampaignError", "NotFound", "OpsError", "ClusterError",
@@ -310,3 +311,13 @@ def test_given_siaga_lang_id_when_a_device_command_fails_below_the_command_then_
     out = " ".join(english.stdout.split())
     assert english.returncode == 1 and f"esptool could not flash the esp32 on {port}: " in out, out
     assert "check: is the board plugged in (ls /dev/ttyUSB* /dev/ttyACM*)?" in out, out
+
+
+def test_given_siaga_lang_id_when_a_release_is_refused_then_its_reason_speaks_indonesian(tmp_path):
+    args = ("firmware", "verify", str(tmp_path / "releases" / "1.0.0"), "--key-dir", str(tmp_path / "no-keys"))
+    verify = _siaga(tmp_path, {"SIAGA_LANG": "id"}, *args)
+    out = " ".join(verify.stdout.split())
+    assert verify.returncode == 1 and f"tidak ada kunci publik rilis di {tmp_path / 'no-keys'}" in out, out
+    english = _siaga(tmp_path, {"LANG": "en_US.UTF-8"}, *args)
+    out = " ".join(english.stdout.split())
+    assert english.returncode == 1 and f"no release public key at {tmp_path / 'no-keys'}" in out, out
