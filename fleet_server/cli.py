@@ -3,7 +3,7 @@ from pathlib import Path
 
 import typer
 
-from fleet_server.i18n import _
+from fleet_server.i18n import _, localized
 
 app = typer.Typer(help="Siaga 112: field-device fleet of a 112 emergency command center.", no_args_is_help=True)
 
@@ -142,7 +142,7 @@ def _pki(fn, *args, **kw):
     try:
         return fn(*args, **kw)
     except PkiError as e:
-        typer.echo(_("refused: {why}").format(why=e), err=True)
+        typer.echo(_("refused: {why}").format(why=localized(e)), err=True)
         raise typer.Exit(1) from None
 
 
@@ -272,7 +272,7 @@ def sim_run(scenario: str = typer.Argument(..., help="scenario YAML, e.g. simula
     try:
         code = simrun.main(scenario, server, user, password, broker_host, broker_port, broker_dir, speedup, once)
     except CityLive as e:
-        typer.echo(_("not started: {why}").format(why=e), err=True)
+        typer.echo(_("not started: {why}").format(why=localized(e)), err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fleet_server.i18n import _
+from fleet_server.i18n import _, localized
 
 cluster_app = typer.Typer(help="The clustered broker: three NATS nodes with MQTT, haproxy in front.",
                           no_args_is_help=True)
@@ -50,7 +50,7 @@ def start(directory: Path = DIR,
     try:
         c.start()
     except RuntimeError as e:
-        typer.echo(_("not started: {why}").format(why=e), err=True)
+        typer.echo(_("not started: {why}").format(why=localized(e)), err=True)
         raise typer.Exit(1) from None
     typer.echo(_("cluster in {dir}: {n} accounts, devices on 127.0.0.1:{port} (haproxy)").format(
         dir=d, n=len(c.accounts), port=c.mqtt_port))

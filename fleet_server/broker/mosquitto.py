@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet_server.broker.credentials import hash_password
+from fleet_server.i18n import N_, Message
 from fleet_server.secrets_files import private_dir, tighten, write_private
 from protocols.messages import MAX_PAYLOAD
 
@@ -98,8 +99,9 @@ class Mosquitto:
     def __init__(self, workdir: Path, port: int | None = None, host: str = "127.0.0.1",
                  allow_anonymous: bool = False, autosave_s: int = 1, tls: TlsListener | None = None):
         if not _loopback(host):
-            raise ValueError(f"the plaintext listener binds loopback only, not {host!r}: devices from outside "
-                             "connect to the TLS listener (tls=TlsListener(...))")
+            raise ValueError(Message(N_("the plaintext listener binds loopback only, not {host}: devices from "
+                                        "outside connect to the TLS listener (tls=TlsListener(...))"),
+                                     host=repr(host)))
         self.workdir = Path(workdir)
         self.host = host
         # Port None (plaintext) or 0 (TLS): a free port, chosen now. Another process may take it
@@ -246,7 +248,8 @@ log_timestamp true
                     f.seek(log_from)
                     logged = f.read().decode(errors="replace").strip()
                 cls = _PortTaken if "Address already in use" in logged else RuntimeError
-                raise cls(f"mosquitto exited with {self.proc.returncode}: {err.strip()}\n{logged[-1500:]}\n(log: {self.log})")
+                raise cls(Message(N_("mosquitto exited with {code}: {error}\n{logged}\n(log: {log})"),
+                                  code=self.proc.returncode, error=err.strip(), logged=logged[-1500:], log=self.log))
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     pass
@@ -263,7 +266,8 @@ log_timestamp true
                 return self
             time.sleep(0.01)
         self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout}s")
+        raise RuntimeError(Message(N_("mosquitto did not listen on {host}:{port} within {seconds}s"),
+                                   host=self.host, port=self.port, seconds=timeout))
 
     def _logged_running(self, offset: int) -> bool:
         with open(self.log, "rb") as f:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet_server.broker.mosquitto import SERVER_SESSIONS, BrokerAccount, free_port, session_user
+from fleet_server.i18n import N_, Message
 from fleet_server.secrets_files import private_dir, tighten, write_private
 
 BCRYPT_COST = 4
@@ -113,7 +114,8 @@ class NatsCluster:
 
     def add_hashed(self, username: str, password_hash: str, role: str = "device") -> None:
         if not password_hash.startswith("$2"):
-            raise ValueError(f"account {username}: NATS takes bcrypt hashes ($2a$/$2b$), not {password_hash[:3]!r}")
+            raise ValueError(Message(N_("account {username}: NATS takes bcrypt hashes ($2a$/$2b$), not {prefix}"),
+                                     username=username, prefix=repr(password_hash[:3])))
         self.accounts[username] = _Account(username, password_hash, role)
 
     def remove_account(self, username: str) -> None:
@@ -284,14 +286,15 @@ backend nats_mqtt
         while time.monotonic() < deadline:
             if n.proc is not None and n.proc.poll() is not None:
                 err = (self.workdir / n.name / "stderr.log").read_text(errors="replace")
-                raise RuntimeError(f"nats-server {n.name} exited with {n.proc.returncode}: {err.strip()[-500:]} "
-                                   f"(log: {self.workdir / n.name / 'nats.log'})")
+                raise RuntimeError(Message(N_("nats-server {node} exited with {code}: {error} (log: {log})"),
+                                           node=n.name, code=n.proc.returncode, error=err.strip()[-500:],
+                                           log=self.workdir / n.name / "nats.log"))
             try:
                 with socket.create_connection(("127.0.0.1", n.mqtt_port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"nats-server {n.name} did not listen within the time given")
+        raise RuntimeError(Message(N_("nats-server {node} did not listen within the time given"), node=n.name))
 
     def start_lb(self) -> None:
         exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -302,13 +305,14 @@ backend nats_mqtt
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.lb.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {(self.workdir / 'haproxy.log').read_text(errors='replace')[-500:]}")
+                raise RuntimeError(Message(N_("haproxy exited: {error}"),
+                                           error=(self.workdir / "haproxy.log").read_text(errors="replace")[-500:]))
             try:
                 with socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("haproxy did not listen within 10 s")
+        raise RuntimeError(Message(N_("haproxy did not listen within 10 s")))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until every live node reports a JetStream meta leader and all its peers current."""
@@ -330,7 +334,8 @@ backend nats_mqtt
             except OSError as e:
                 last = e
             time.sleep(0.2)
-        raise RuntimeError(f"the JetStream cluster elected no leader within {timeout}s ({last})")
+        raise RuntimeError(Message(N_("the JetStream cluster elected no leader within {seconds}s ({error})"),
+                                   seconds=timeout, error=last))
 
     def monitor(self, node: Node, path: str) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/{path}", timeout=2) as r:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from fleet_server.i18n import N_, Message
 from fleet_server.secrets_files import private_dir, write_private, write_public
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
@@ -46,8 +47,8 @@ def create_ca(directory: Path, name: str = "Siaga 112 city CA", org: str = "Siag
     every provisioned device trusts the old one."""
     directory = private_dir(directory)
     if (directory / CA_CERT).exists() and not overwrite:
-        raise PkiError(f"a CA already exists in {directory}: devices trust it (replacing it, --force, "
-                       "means provisioning every device again)")
+        raise PkiError(Message(N_("a CA already exists in {dir}: devices trust it (replacing it, --force, "
+                                  "means provisioning every device again)"), dir=directory))
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
     subject = _name(name, org)
@@ -72,18 +73,18 @@ def import_ca(directory: Path, cert_pem: bytes, key_pem: bytes | None = None) ->
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as e:
-        raise PkiError(f"not a PEM certificate: {e}") from None
+        raise PkiError(Message(N_("not a PEM certificate: {error}"), error=e)) from None
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         bc = None
     if bc is None or not bc.ca:
-        raise PkiError("this certificate is not a CA (basicConstraints CA:TRUE missing)")
+        raise PkiError(Message(N_("this certificate is not a CA (basicConstraints CA:TRUE missing)")))
     if key_pem is not None:
         key = _load_key(key_pem)
         if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
                 cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
-            raise PkiError("the key does not belong to this CA certificate")
+            raise PkiError(Message(N_("the key does not belong to this CA certificate")))
         write_private(directory / CA_KEY, _key_pem(key))
     write_public(directory / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
     return directory / CA_CERT
@@ -93,7 +94,7 @@ def _load_key(pem: bytes):
     try:
         return serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as e:
-        raise PkiError(f"not an unencrypted PEM private key: {e}") from None
+        raise PkiError(Message(N_("not an unencrypted PEM private key: {error}"), error=e)) from None
 
 
 def server_cert(directory: Path, hosts: list[str], name: str = "broker", days: int = 825) -> ServerCert:
@@ -101,12 +102,13 @@ def server_cert(directory: Path, hosts: list[str], name: str = "broker", days: i
     IP addresses devices connect to (each becomes a subjectAltName; the firmware checks it)."""
     directory = private_dir(directory)
     if not hosts:
-        raise PkiError("give at least one host name or IP address the devices connect to")
+        raise PkiError(Message(N_("give at least one host name or IP address the devices connect to")))
     try:
         ca_cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
         ca_key = _load_key((directory / CA_KEY).read_bytes())
     except FileNotFoundError as e:
-        raise PkiError(f"no CA in {directory} ({e.filename} missing): create or import one first") from None
+        raise PkiError(Message(N_("no CA in {dir} ({file} missing): create or import one first"), dir=directory,
+                               file=e.filename)) from None
     sans: list[x509.GeneralName] = []
     for h in hosts:
         try:
@@ -136,15 +138,17 @@ def import_server_cert(directory: Path, cert_pem: bytes, key_pem: bytes, name: s
     key = _load_key(key_pem)
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.DER, spki) != cert.public_key().public_bytes(serialization.Encoding.DER, spki):
-        raise PkiError("the key does not belong to this certificate")
+        raise PkiError(Message(N_("the key does not belong to this certificate")))
     try:
         ca_cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
     except FileNotFoundError:
-        raise PkiError(f"no CA in {directory}: import the CA that signed this certificate first") from None
+        raise PkiError(Message(N_("no CA in {dir}: import the CA that signed this certificate first"),
+                               dir=directory)) from None
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, Exception) as e:  # InvalidSignature has no common base with ValueError
-        raise PkiError(f"this certificate was not issued by the CA in {directory}: {e!r}") from None
+        raise PkiError(Message(N_("this certificate was not issued by the CA in {dir}: {error}"), dir=directory,
+                               error=repr(e))) from None
     out = ServerCert(directory / f"{name}.pem", directory / f"{name}.key", directory / CA_CERT)
     write_private(out.key, _key_pem(key))
     write_public(out.cert, cert.public_bytes(serialization.Encoding.PEM))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fleet_server.broker.mosquitto import Mosquitto, TlsListener
 from fleet_server.broker.pki import CA_CERT
+from fleet_server.i18n import N_, Message
 
 
 class BrokerConfigError(Exception):
@@ -25,11 +26,12 @@ def write_config(broker_dir: Path, pki_dir: Path, server_user: str, server_passw
         cert, key = pki_dir / "broker.pem", pki_dir / "broker.key"
         missing = [str(p) for p in (cert, key, pki_dir / CA_CERT) if not p.is_file()]
         if missing:
-            raise BrokerConfigError(f"no broker certificate: {', '.join(missing)} missing "
-                                    "(siaga pki create-ca; siaga pki server-cert --host NAME)")
+            raise BrokerConfigError(Message(N_("no broker certificate: {files} missing (siaga pki create-ca; "
+                                               "siaga pki server-cert --host NAME)"), files=", ".join(missing)))
         listener = TlsListener(cert, key, port=tls_port, ca=pki_dir / CA_CERT)
     if not server_password:
-        raise BrokerConfigError("broker.password is empty (SIAGA_BROKER__PASSWORD): the server could not log in")
+        raise BrokerConfigError(Message(N_("broker.password is empty (SIAGA_BROKER__PASSWORD): the server could "
+                                            "not log in")))
     fresh = Mosquitto(broker_dir, port=port, tls=listener)
     if (broker_dir / "mosquitto.conf").is_file():
         for account in Mosquitto.attach(broker_dir).accounts.values():

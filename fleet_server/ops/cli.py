@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fleet_server.i18n import _
+from fleet_server.i18n import _, localized
 
 db_app = typer.Typer(help="The server's database.", no_args_is_help=True)
 DATABASE = typer.Option(None, "--database", help="SQLAlchemy URL (default: the settings' database)",
@@ -33,7 +33,7 @@ def _run(fn, *args):
     try:
         return fn(*args)
     except (OpsError, SQLAlchemyError, OSError) as e:
-        typer.echo(_("refused: {why}").format(why=e), err=True)
+        typer.echo(_("refused: {why}").format(why=localized(e)), err=True)
         raise typer.Exit(1) from None
 
 
@@ -115,7 +115,7 @@ def cluster_start(directory: Path = CLUSTER_DIR,
     try:
         st = c.start(timeout)
     except ClusterError as e:
-        typer.echo(_("refused: {why}").format(why=e), err=True)
+        typer.echo(_("refused: {why}").format(why=localized(e)), err=True)
         raise typer.Exit(1) from None
     url_file = c.dir / "database.url"
     write_private(url_file, c.url() + "\n")
@@ -163,7 +163,7 @@ def broker_config(directory: Path = typer.Option(None, "--dir", help="default: <
         b = write_config(directory or s.data_dir / "broker", pki or s.data_dir / "pki", s.broker.username,
                          s.broker.password, port=port, tls_port=tls_port, tls=not no_tls, workers=workers)
     except BrokerConfigError as e:
-        typer.echo(_("refused: {why}").format(why=e), err=True)
+        typer.echo(_("refused: {why}").format(why=localized(e)), err=True)
         raise typer.Exit(1) from None
     typer.echo((_("{conf}: {n} accounts, plaintext 127.0.0.1:{port}") if no_tls else
                 _("{conf}: {n} accounts, plaintext 127.0.0.1:{port}, TLS :{tls_port}")).format(

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from fleet_server.i18n import _
+from fleet_server.i18n import N_, Message, _
 from fleet_server.secrets_files import FILE_MODE, tighten
 from fleet_server.storage.db import current_revision, head_revision, make_engine, upgrade
 
@@ -26,7 +26,8 @@ PG_DUMP_TIMEOUT_S = 3600
 
 
 class OpsError(Exception):
-    """An operation refused or failed; the message says why."""
+    """An operation refused or failed; the message (a Message: English in str(e), the reader's
+    language on the command line) says why."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _sqlite_path(url: str) -> Path | None:
     if u.get_backend_name() != "sqlite":
         return None
     if not u.database or u.database == ":memory:":
-        raise OpsError(f"{url}: an in-memory SQLite database has nothing to back up or restore")
+        raise OpsError(Message(N_("{url}: an in-memory SQLite database has nothing to back up or restore"), url=url))
     return Path(u.database)
 
 
@@ -74,9 +75,9 @@ def backup(url: str, dest: Path) -> str | None:
     returns the copy's schema revision. Refuses to overwrite an existing file."""
     dest = Path(dest)
     if dest.exists():
-        raise OpsError(f"{dest}: exists; a backup never overwrites a file")
+        raise OpsError(Message(N_("{file}: exists; a backup never overwrites a file"), file=dest))
     if not dest.parent.is_dir():
-        raise OpsError(f"{dest.parent}: no such directory")
+        raise OpsError(Message(N_("{dir}: no such directory"), dir=dest.parent))
     part = _temp_beside(dest)
     try:
         path = _sqlite_path(url)
@@ -94,7 +95,7 @@ def backup(url: str, dest: Path) -> str | None:
 
 def _sqlite_backup(src: Path, part: Path) -> None:
     if not src.is_file():
-        raise OpsError(f"{src}: no such database")
+        raise OpsError(Message(N_("{file}: no such database"), file=src))
     os.close(_private_file(part))
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
     try:
@@ -123,14 +124,16 @@ def _pg_tool(name: str) -> str:
                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
     if versions:
         return str(versions[-1])
-    raise OpsError(f"{name} not found: install the PostgreSQL client (apt-get install postgresql-client)")
+    raise OpsError(Message(N_("{program} not found: install the PostgreSQL client (apt-get install "
+                             "postgresql-client)"), program=name))
 
 
 def _pg_args(url: str) -> tuple[list[str], dict]:
     """libpq options for `url`, the password in the environment (never on a command line)."""
     u = make_url(url)
     if not u.get_backend_name().startswith("postgresql"):
-        raise OpsError(f"{u.get_backend_name()}: only SQLite and PostgreSQL databases are backed up")
+        raise OpsError(Message(N_("{backend}: only SQLite and PostgreSQL databases are backed up"),
+                              backend=u.get_backend_name()))
     host = u.host or u.query.get("host")   # ?host=/var/run/postgresql: the local socket (peer auth)
     if isinstance(host, tuple) and len(host) > 1:
         # A multi-host URL (a Patroni cluster: ?host=a:5432&host=b:5432&target_session_attrs=...):
@@ -157,9 +160,11 @@ def _run(argv: list[str], env: dict, **kw) -> None:
     try:
         r = subprocess.run(argv, env=env, stderr=subprocess.PIPE, timeout=PG_DUMP_TIMEOUT_S, **kw)
     except subprocess.TimeoutExpired:
-        raise OpsError(f"{Path(argv[0]).name} did not finish within {PG_DUMP_TIMEOUT_S} s") from None
+        raise OpsError(Message(N_("{program} did not finish within {seconds} s"), program=Path(argv[0]).name,
+                              seconds=PG_DUMP_TIMEOUT_S)) from None
     if r.returncode != 0:
-        raise OpsError(f"{Path(argv[0]).name} failed ({r.returncode}): {r.stderr.decode(errors='replace').strip()}")
+        raise OpsError(Message(N_("{program} failed ({code}): {error}"), program=Path(argv[0]).name,
+                              code=r.returncode, error=r.stderr.decode(errors="replace").strip()))
 
 
 def _pg_dump(url: str, part: Path) -> None:
@@ -176,7 +181,7 @@ def restore(src: Path, url: str) -> Upgrade:
     head: a backup of an older version opens on this one. Run it with the server stopped."""
     src = Path(src)
     if not src.is_file():
-        raise OpsError(f"{src}: no such backup")
+        raise OpsError(Message(N_("{file}: no such backup"), file=src))
     path = _sqlite_path(url)
     if path is not None:
         _sqlite_restore(src, path)
@@ -190,7 +195,8 @@ def restore(src: Path, url: str) -> Upgrade:
 def _sqlite_restore(src: Path, path: Path) -> None:
     with open(src, "rb") as f:
         if f.read(16) != b"SQLite format 3\x00":
-            raise OpsError(f"{src}: not an SQLite database (a PostgreSQL backup goes to a PostgreSQL URL)")
+            raise OpsError(Message(N_("{file}: not an SQLite database (a PostgreSQL backup goes to a PostgreSQL URL)"),
+                                  file=src))
     make_engine(f"sqlite:///{path}").dispose()   # the file and its directory private, as the server makes them
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from fleet_server.i18n import N_, Message
 from fleet_server.secrets_files import private_dir, write_private
 
 SCOPE = "siaga"
@@ -78,21 +79,21 @@ def pg_bin_dir() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
                    key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
     if not found:
-        raise ClusterError("PostgreSQL server not found: apt-get install postgresql")
+        raise ClusterError(Message(N_("PostgreSQL server not found: apt-get install postgresql")))
     return found[-1].parent
 
 
 def patroni_bin() -> str:
     found = shutil.which("patroni")
     if not found:
-        raise ClusterError("patroni not found: apt-get install patroni python3-pysyncobj")
+        raise ClusterError(Message(N_("patroni not found: apt-get install patroni python3-pysyncobj")))
     return found
 
 
 def etcd_bin() -> str:
     found = shutil.which("etcd")
     if not found:
-        raise ClusterError("etcd not found: apt-get install etcd-server")
+        raise ClusterError(Message(N_("etcd not found: apt-get install etcd-server")))
     return found
 
 
@@ -108,9 +109,11 @@ class PatroniCluster:
     def __init__(self, directory: Path, size: int = 3, host: str = "127.0.0.1", pg_port: int = 5440,
                  rest_port: int = 8010, dcs_port: int = 2230, run_as: str | None = None, dcs: str = "etcd"):
         if size < 2:
-            raise ClusterError("a synchronous standby needs at least 2 nodes (3 for Raft to survive one loss)")
+            raise ClusterError(Message(N_("a synchronous standby needs at least 2 nodes (3 for Raft to survive "
+                                           "one loss)")))
         if dcs not in DCS:
-            raise ClusterError(f"{dcs}: the consensus store is one of {', '.join(DCS)}")
+            raise ClusterError(Message(N_("{dcs}: the consensus store is one of {stores}"), dcs=dcs,
+                                      stores=", ".join(DCS)))
         self.dcs = dcs
         self.dir = Path(directory).resolve()
         self.host = host
@@ -230,8 +233,9 @@ class PatroniCluster:
         for parent in self.dir.parents:
             st = parent.stat()
             if st.st_uid != pw.pw_uid and not st.st_mode & 0o001:
-                raise ClusterError(f"{user} cannot reach {self.dir}: {parent} is mode "
-                                   f"{st.st_mode & 0o777:o}; choose a directory {user} can pass through")
+                raise ClusterError(Message(N_("{user} cannot reach {dir}: {parent} is mode {mode}; choose a "
+                                              "directory {user} can pass through"), user=user, dir=self.dir,
+                                           parent=parent, mode=f"{st.st_mode & 0o777:o}"))
 
     # ---- processes ------------------------------------------------------------------------------
     def _pid(self, node: Node) -> int | None:
@@ -282,12 +286,14 @@ class PatroniCluster:
                     and len(st["members"]) == len(self.nodes):
                 break
             if time.monotonic() > deadline:
-                raise ClusterError(f"cluster not ready within {timeout_s:.0f} s: {st}; logs in {self.dir}/pg*/")
+                raise ClusterError(Message(N_("cluster not ready within {seconds} s: {status}; logs in {dir}/pg*/"),
+                                          seconds=f"{timeout_s:.0f}", status=st, dir=self.dir))
             for name, p in self._procs.items():
                 if p.poll() is not None:
                     node, _, what = name.partition("-")
-                    raise ClusterError(f"{what or 'patroni'} {node} exited ({p.returncode}); see "
-                                       f"{self.dir / node}/{what or 'patroni'}.out")
+                    raise ClusterError(Message(N_("{program} {node} exited ({code}); see {log}"),
+                                               program=what or "patroni", node=node, code=p.returncode,
+                                               log=f"{self.dir / node}/{what or 'patroni'}.out"))
             time.sleep(0.5)
         self._ensure_app_database(deadline)
         return self.status()

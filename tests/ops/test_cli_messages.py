@@ -232,7 +232,8 @@ def test_given_siaga_lang_id_when_the_firmware_and_cluster_commands_run_then_the
 DEEP_MODULES = tuple(f"fleet_server/{m}.py" for m in (
     "provisioning/provision", "provisioning/flash", "provisioning/firmware_files", "provisioning/device_link",
     "provisioning/registry", "provisioning/broker_sync", "releases/bundle", "releases/campaigns", "releases/keys",
-    "releases/manifest", "releases/store"))
+    "releases/manifest", "releases/store", "ops/database", "ops/db_cluster", "ops/broker_service", "broker/pki",
+    "broker/mosquitto", "broker/nats_cluster"))
 # the call -> the positions of its arguments that are messages
 DEEP_CALLS = {name: (0, 1) for name in ("ProvisioningError", "PortError", "ServerError", "BrokerError", "NeverOnline")}
 DEEP_CALLS.update({name: (0,) for name in ("ReleaseError", "CampaignError", "NotFound", "OpsError", "ClusterError",
@@ -321,3 +322,11 @@ def test_given_siaga_lang_id_when_a_release_is_refused_then_its_reason_speaks_in
     english = _siaga(tmp_path, {"LANG": "en_US.UTF-8"}, *args)
     out = " ".join(english.stdout.split())
     assert english.returncode == 1 and f"no release public key at {tmp_path / 'no-keys'}" in out, out
+
+
+def test_given_siaga_lang_id_when_a_restore_is_refused_then_its_reason_speaks_indonesian(tmp_path):
+    restore = _siaga(tmp_path, {"SIAGA_LANG": "id"}, "restore", str(tmp_path / "none.db"))
+    assert restore.returncode == 1, restore.stdout + restore.stderr
+    assert restore.stderr.startswith("ditolak: ") and ": cadangan tidak ada" in restore.stderr, restore.stderr
+    english = _siaga(tmp_path, {}, "restore", str(tmp_path / "none.db"))
+    assert english.returncode == 1 and english.stderr.startswith("refused: ") and ": no such backup" in english.stderr
