@@ -28,7 +28,7 @@ from rich.table import Table
 
 from fleet_server.broker import Mosquitto, TlsListener, pki
 from fleet_server.broker.mosquitto import free_port
-from fleet_server.i18n import _
+from fleet_server.i18n import N_, Message, _, localized
 from fleet_server.process import FleetServer
 from fleet_server.settings import REPO_ROOT
 from simulators.api_client import FleetApi
@@ -80,8 +80,9 @@ def check_port(port: int, what: str, option: str) -> int:
         except OSError as e:
             if e.errno != errno.EADDRINUSE:
                 raise
-            raise PortTaken(f"{what} port {port} on 127.0.0.1 is in use by another program (another demo "
-                            f"still running?). Stop it, or pick another port with {option}.") from None
+            raise PortTaken(Message(N_("{what} port {port} on 127.0.0.1 is in use by another program (another "
+                                       "demo still running?). Stop it, or pick another port with {option}."),
+                                    what=what, port=port, option=option)) from None
     return port
 
 
@@ -240,10 +241,10 @@ def main(duration: float | None = None, speedup: float | None = None, scenario: 
          loop: bool = True, colleagues: bool = True) -> int:
     workdir = Path(workdir or (REPO_ROOT / "run" / "demo")).resolve()
     try:
-        check_port(http_port, "The console/API", "--http-port")
-        check_port(mqtt_port, "The broker", "--mqtt-port")
+        check_port(http_port, Message(N_("The console/API")), "--http-port")
+        check_port(mqtt_port, Message(N_("The broker")), "--mqtt-port")
     except PortTaken as e:
-        console.print("[bold red]" + _("Cannot start the demo:") + f"[/] {e}")
+        console.print("[bold red]" + _("Cannot start the demo:") + f"[/] {localized(e)}")
         return 2
     previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
     # The banner promises Ctrl-C, however the demo was started: a shell without job control (a

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from fleet_server.i18n import _, localized
+from fleet_server.i18n import N_, _, localized
 from fleet_server.releases.manifest import ReleaseError
 
 firmware_app = typer.Typer(help="Signed firmware releases for over-the-air updates.", no_args_is_help=True)
@@ -63,6 +63,24 @@ def build_release(version: str = typer.Option(..., help="MAJOR.MINOR.PATCH, abov
     console.print(_("release {version} written to {path}").format(version=version, path=path))
 
 
+# What a device refuses in a bundle (protocols/release.py) is a code, a space and the detail: the code
+# is what a device reports and the detail is data (a path, a key id), so both are printed as they
+# are, after a sentence that says what the code means in the reader's language.
+BUNDLE_REFUSALS = {
+    "bad_signature": N_("the manifest's signature does not verify with this public key"),
+    "bad_manifest": N_("the manifest is not one a device can read"),
+    "missing": N_("a file the manifest lists is not in the bundle"),
+    "size_mismatch": N_("a file's size differs from the manifest"),
+    "hash_mismatch": N_("a file's SHA-256 differs from the manifest"),
+}
+
+
+def bundle_refusal(why: str) -> str:
+    """'bad_signature signature_mismatch' -> 'the manifest's signature … (bad_signature signature_mismatch)'."""
+    sentence = BUNDLE_REFUSALS.get(why.split(" ", 1)[0])
+    return f"{_(sentence)} ({why})" if sentence else why
+
+
 @firmware_app.command("verify")
 def verify(bundle_dir: Path = typer.Argument(..., help="a release directory (…/releases/<version>)"),
            key_dir: Path = KEY_DIR) -> None:
@@ -75,6 +93,6 @@ def verify(bundle_dir: Path = typer.Argument(..., help="a release directory (…
     except (ReleaseError, OSError) as e:
         _fail(e)
     if why:
-        console.print("[bold red]✗ " + _("refused: {why}").format(why=why) + "[/]")
+        console.print("[bold red]✗ " + _("refused: {why}").format(why=bundle_refusal(why)) + "[/]")
         raise typer.Exit(1)
     console.print("✓ " + _("{bundle} verifies").format(bundle=bundle_dir))

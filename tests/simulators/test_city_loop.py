@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet_server.cli import app
+from fleet_server.i18n import N_, Message, localized
 from simulators.city import CityRun, Colleagues, Credentials
 from simulators.demo import BANDUNG, PortTaken, check_port
 from simulators.scenario import load
@@ -66,7 +67,7 @@ def test_colleagues_acknowledge_older_alarms_resolve_arrivals_and_never_touch_th
     ]
 
 
-def test_a_port_in_time_wait_is_free_for_the_demo_and_a_listened_one_is_refused():
+def test_a_port_in_time_wait_is_free_for_the_demo_and_a_listened_one_is_refused(monkeypatch):
     with socket.socket() as srv:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind(("127.0.0.1", 0))
@@ -75,11 +76,14 @@ def test_a_port_in_time_wait_is_free_for_the_demo_and_a_listened_one_is_refused(
         client = socket.create_connection(("127.0.0.1", port))
         conn, _ = srv.accept()
         with pytest.raises(PortTaken) as taken:
-            check_port(port, "The console/API", "--http-port")
+            check_port(port, Message(N_("The console/API")), "--http-port")
         assert f"port {port}" in str(taken.value) and "--http-port" in str(taken.value)
+        monkeypatch.setenv("SIAGA_LANG", "id")      # the reader's language; str() stays English for the log
+        assert localized(taken.value).startswith(f"Konsol/API: port {port} di 127.0.0.1 dipakai program lain")
+        assert f"port {port} on 127.0.0.1 is in use" in str(taken.value)
         conn.close()           # the server side closes first: its port goes to TIME_WAIT
         client.close()
-    assert check_port(port, "The console/API", "--http-port") == port
+    assert check_port(port, Message(N_("The console/API")), "--http-port") == port
 
 
 def test_create_user_writes_to_the_database_of_the_settings_file_and_asks_for_the_password(tmp_path, monkeypatch):
