@@ -3,7 +3,10 @@
 influxdb-client's own batching WriteApi buffers without limit while the database is down and its
 retries block its flush thread, so the buffer here is ours: a bounded deque that drops the oldest
 positions first (counted in `dropped`) and a writer thread that sends batches with the client's
-synchronous API, retrying with capped exponential backoff. `write_position()` only appends."""
+synchronous API, retrying with capped exponential backoff. `write_position()` only appends.
+
+influxdb_client (with urllib3, reactivex and dateutil: a few hundred ms to import) is loaded by the
+writer only, so a server with telemetry off never imports it."""
 from __future__ import annotations
 
 import logging
@@ -11,11 +14,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-
-from influxdb_client import InfluxDBClient, Point, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
+from typing import TYPE_CHECKING
 
 from fleet_server.domain.units import Position, Unit
+
+if TYPE_CHECKING:
+    from influxdb_client import Point
 
 log = logging.getLogger("siaga.telemetry")
 
@@ -67,8 +71,10 @@ def position_line(unit: Unit, pos: Position) -> str:
     return "%s %s %d" % (tags, fields, int(pos.ts * 1000))
 
 
-def position_point(unit: Unit, pos: Position) -> Point:
+def position_point(unit: Unit, pos: Position) -> "Point":
     """The same point through the client's builder (kept as the reference the test compares)."""
+    from influxdb_client import Point, WritePrecision
+
     p = (Point("unit_position").tag("unit", unit.id).tag("agency", unit.agency).tag("type", unit.type)
          .field("lat", pos.lat / 1e6).field("lon", pos.lon / 1e6)
          .time(int(pos.ts * 1000), WritePrecision.MS))
@@ -81,11 +87,15 @@ def position_point(unit: Unit, pos: Position) -> Point:
 
 class TelemetryWriter:
     def __init__(self, config: TelemetryConfig):
+        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         self.config = config
+        self._precision = WritePrecision.MS
         self._client = InfluxDBClient(url=config.url, token=config.token, org=config.org,
                                       timeout=config.timeout_ms, retries=0)
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
-        self._buffer: deque[Point | str] = deque()
+        self._buffer: deque["Point | str"] = deque()
         self._cond = threading.Condition()
         self._stop = False
         self._inflight = 0
@@ -100,7 +110,7 @@ class TelemetryWriter:
     def write_position(self, unit: Unit, pos: Position) -> None:
         self.write(position_line(unit, pos))
 
-    def write(self, point: Point | str) -> None:
+    def write(self, point: "Point | str") -> None:
         """A Point or one line of line protocol."""
         with self._cond:
             if len(self._buffer) >= self.config.max_buffered:
@@ -152,7 +162,7 @@ class TelemetryWriter:
                 continue
             try:
                 self._write.write(bucket=self.config.bucket, org=self.config.org, record=batch,
-                                  write_precision=WritePrecision.MS)
+                                  write_precision=self._precision)
                 ok = True
             except Exception as e:
                 ok = False
