@@ -12,7 +12,11 @@ Each on SQLite (WAL, the default) and on PostgreSQL (a private cluster, when ins
 
 `python -m simulators.bench.server [--smoke]`  -> bench/results/server.json
 `python -m simulators.bench.server --drain [--smoke]`: part 3 alone (about a minute, not five),
-for a before/after pair of the drain  -> bench/results/server_drain.json"""
+for a before/after pair of the drain  -> bench/results/server_drain.json
+`python -m simulators.bench.server --startup [--smoke]`: server start -> first ack alone, repeated:
+the server is SIGKILLed, one alarm from each of 10 buttons waits on the broker, the server starts
+(a new process, as a restart); the time is from starting the process to the first ack the
+observer sees  -> bench/results/server_startup.json"""
 from __future__ import annotations
 
 import socket
@@ -138,7 +142,7 @@ def _latency(broker, dev: str, n: int, seq0: int) -> list[float]:
     return out
 
 
-def _sustained(broker, srv, buttons: list[str], n: int) -> dict:
+def _sustained(broker, srv, buttons: list[str], n: int, seq0: int = 10_000) -> dict:
     """Queue n alarms on the broker while the server is down, then let it drain them."""
     acks: dict[tuple, int] = {}
     times: list[float] = []
@@ -162,7 +166,7 @@ def _sustained(broker, srv, buttons: list[str], n: int) -> dict:
     infos = []
     for seq in range(1, per + 1):
         for k, dev in enumerate(buttons):
-            infos.append(pub.publish(topics.up(dev, "alarm"), _alarm(dev, 10_000 + seq, k), qos=1))
+            infos.append(pub.publish(topics.up(dev, "alarm"), _alarm(dev, seq0 + seq, k), qos=1))
     for i in infos:
         i.wait_for_publish(60)
     pub.loop_stop()
@@ -200,7 +204,20 @@ def _stored_alarms(url: str) -> int:
         return c.execute("SELECT count(*) FROM alarms").fetchone()[0]
 
 
-def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None, drain_only: bool = False) -> dict:
+STARTUP_BUTTONS = 10
+
+
+def _startup(broker, srv, buttons: list[str], reps: int) -> dict:
+    """Server start -> first ack, reps times, each with new alarms (new incidents, routed)."""
+    runs = [_sustained(broker, srv, buttons, len(buttons), seq0=20_000 + 100 * r) for r in range(reps)]
+    firsts = [r["server_start_to_first_ack_s"] for r in runs]
+    return {"server_start_to_first_ack_s": firsts,
+            "median_s": sorted(firsts)[len(firsts) // 2] if None not in firsts else None,
+            "all_acked": all(r["unacked"] == 0 for r in runs)}
+
+
+def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None, drain_only: bool = False,
+            startup_only: bool = False) -> dict:
     broker = Mosquitto(workdir / "broker")
     broker.add_account(SERVER_USER, SERVER_PASS, role="server")
     broker.add_account(LOAD_USER, LOAD_PASS, role="server")
@@ -215,6 +232,9 @@ def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None, d
     buttons = [f"btn-bench-{i:03d}" for i in range(50 if smoke else 500)]
     try:
         srv.start()
+        if startup_only:
+            _register(srv, "button", buttons[:STARTUP_BUTTONS])
+            return {"engine": engine, "startup": _startup(broker, srv, buttons[:STARTUP_BUTTONS], 2 if smoke else 5)}
         _register(srv, "button", [lat_dev])
         _register(srv, "tracker", trackers)
         _register(srv, "button", buttons)
@@ -246,21 +266,24 @@ def run_one(engine: str, smoke: bool, workdir: Path, database_url: str | None, d
         broker.stop()
 
 
-def main(smoke: bool = False, drain_only: bool = False) -> dict:
+def main(smoke: bool = False, drain_only: bool = False, startup_only: bool = False) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="siaga-bench-server-") as d:
-        results["sqlite"] = run_one("sqlite", smoke, Path(d) / "sqlite", None, drain_only)
+        results["sqlite"] = run_one("sqlite", smoke, Path(d) / "sqlite", None, drain_only, startup_only)
         if pg.available():
             cluster = pg.PostgresCluster().start()
             try:
                 results["postgresql"] = run_one("postgresql", smoke, Path(d) / "pg", cluster.new_database("bench"),
-                                                drain_only)
+                                                drain_only, startup_only)
             finally:
                 cluster.stop()
     doc = {"targets": {"ack_p99_ms": 50, "sustained_alarms_per_s_sqlite": 2000}, "results": results,
            "method": __doc__}
-    path = write("server_drain" if drain_only else "server", doc, smoke=smoke)
+    path = write("server_startup" if startup_only else "server_drain" if drain_only else "server", doc, smoke=smoke)
     for engine, r in results.items():
+        if startup_only:
+            print(engine, "startup", r["startup"])
+            continue
         if drain_only:
             print(engine, "sustained", r["sustained"])
             continue
@@ -271,4 +294,4 @@ def main(smoke: bool = False, drain_only: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    main(smoke="--smoke" in sys.argv, drain_only="--drain" in sys.argv)
+    main(smoke="--smoke" in sys.argv, drain_only="--drain" in sys.argv, startup_only="--startup" in sys.argv)
