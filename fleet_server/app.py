@@ -1,11 +1,12 @@
 """create_app(settings) -> FastAPI. Long-lived parts (database, MQTT link, supervisor) live in the
-lifespan: opened at start (migrations run to head), closed at shutdown."""
+lifespan: opened at start (migrations run to head), closed at shutdown. `siaga serve` opens the
+alarm path (fleet_server/core.py: database, incident service, the ingest's alarm lane) before
+this module is imported and hands it over: create_app(settings, core=...)."""
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
-from pathlib import Path
 import time
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from fleet_server.api.security import jwt_secret
 from fleet_server.cluster import leases
 from fleet_server.cluster.leases import Leases
 from fleet_server.console.router import router as console_router
+from fleet_server.core import AlarmCore, for_worker, load_jurisdiction  # noqa: F401 (load_jurisdiction: public here too)
 from fleet_server.domain.assignments import AssignmentConfig
 from fleet_server.domain.eta import EtaModel
 from fleet_server.domain.fleet import Fleet, FleetConfig
@@ -31,7 +33,6 @@ from fleet_server.domain.forwards import Forwarding
 from fleet_server.domain.incident_bridge import IncidentBridge
 from fleet_server.domain.recommend import RecommenderConfig
 from fleet_server.domain import sop
-from fleet_server.domain.service import IncidentService, Rules
 from fleet_server.domain.tracking import TrackingConfig
 from fleet_server.events import EventBus, EventPump
 from fleet_server.ingest import MqttIngest
@@ -44,26 +45,11 @@ from fleet_server.settings import Settings
 from fleet_server.storage import devices as device_repo
 from fleet_server.storage import users as user_repo
 from fleet_server.storage.db import Database
-from fleet_server.storage.repositories import SqlIncidentStore
 from fleet_server.storage.units import PositionBatcher, UnitStore
 from fleet_server.telemetry import TelemetryConfig, TelemetryWriter
 
 log = logging.getLogger("siaga.app")
 API = "/api/v1"
-
-
-def load_jurisdiction(path):
-    """The station areas (another module's work); None when not configured or not installed."""
-    if not path or not Path(path).exists():
-        if path:
-            event(log, logging.WARNING, "station areas not found: every incident goes to the command center", path=str(path))
-        return None
-    try:
-        from fleet_server.domain.jurisdiction import Jurisdiction
-    except ImportError:
-        event(log, logging.WARNING, "jurisdiction module missing: every incident goes to the command center")
-        return None
-    return Jurisdiction.load(path)
 
 
 def _ingest_class(settings: Settings):
@@ -77,32 +63,35 @@ def _ingest_class(settings: Settings):
     return MqttIngest
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = for_worker(settings or Settings())
+def create_app(settings: Settings | None = None, core: AlarmCore | None = None) -> FastAPI:
+    """core: the alarm path already running (`siaga serve`); else the lifespan opens it."""
+    settings = core.settings if core else for_worker(settings or Settings())
+    given = core
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         st = app.state
-        from fleet_server.sms import keys as sms_keys
-        st.db = Database(settings.sqlalchemy_url,
-                         seal_key=sms_keys.load_or_create(sms_keys.key_path(settings.data_dir, settings.sms.key_file)))
-        sms_keys.seal_stored(st.db)   # keys a version before sealing stored in the clear
+        # The database and the incident service: already open under `serve`, else opened here.
+        core = st.core = (given or AlarmCore(settings, st.metrics)).open()
+        st.db, st.service = core.db, core.service
+        # The incident service's events reach the app's listeners through the core: those of the
+        # alarms handled while the app was starting are held until the listeners are all wired.
+        st.listen = core.events.listeners.append
         st.jwt_secret = jwt_secret(settings.auth.jwt_secret, settings.data_dir)
-        st.service = IncidentService(SqlIncidentStore(st.db), Rules.from_settings(settings.incidents),
-                                   load_jurisdiction(settings.incidents.jurisdiction_file),
-                                   run_cards=sop.load_dir(settings.incidents.sop_dir)
-                                   if settings.incidents.sop_dir else None)
+        if settings.incidents.sop_dir:
+            st.service.run_cards = sop.load_dir(settings.incidents.sop_dir)
         st.service.forwarding = Forwarding(st.service, ForwardRules.from_settings(settings.incidents))
-        st.service.listeners.append(st.events.publish)
+        st.listen(st.events.publish)
         st.leases = Leases(st.db.engine, settings.worker_name, ttl_s=settings.worker.lease_ttl_s,
                            renew_s=settings.worker.lease_renew_s)
-        st.service.listeners.append(monitoring.install(st.metrics, st.db, settings.incidents.response_promise_s))
+        st.listen(monitoring.install(st.metrics, st.db, settings.incidents.response_promise_s))
         _bootstrap_admin(st.db, settings.auth.admin_bootstrap)
         if st.db.dialect == "postgresql":   # several workers may answer logins: count them together
             a = settings.auth
             st.login_guard = SharedLoginGuard(st.db, a.lockout_failures, a.lockout_s, a.throttle_failures,
                                               a.throttle_window_s)
-        st.ingest = _ingest_class(settings)(settings, st.service, st.metrics) if settings.ingest.run else None
+        st.ingest = core.ingest or (_ingest_class(settings)(settings, st.service, st.metrics)
+                                    if settings.ingest.run else None)
         st.link_up = (lambda: st.ingest.link_up) if st.ingest else (lambda: False)
         st.fleet = _start_units(st, settings) if settings.units.run else None
         st.adapters = None
@@ -115,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         st.supervisor = Supervisor(st.service, settings.incidents.supervise_every_s, take_seen,
                                    lease=st.leases.lease(leases.SUPERVISION), fenced=leases.fenced)
         st.cluster = _start_cluster_feed(st, settings)
+        held = core.events.release()   # every listener is wired (the cluster relay too)
         if st.ingest:
             st.ingest.start()
         st.supervisor.start()
@@ -123,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         st.leases.start()
         st.adapters, st.gt06, st.owntracks = await _start_adapters(st, settings)
         event(log, logging.INFO, "fleet server started", db=st.db.dialect,
-              epoch=st.ingest.epoch if st.ingest else None)
+              epoch=st.ingest.epoch if st.ingest else None, events_held_at_start=held)
         try:
             yield
         finally:
@@ -153,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.events = EventBus()
-    app.state.metrics = Metrics()
+    app.state.metrics = given.metrics if given else Metrics()
     app.state.started = time.time()
     a = settings.auth
     app.state.login_guard = LoginGuard(a.lockout_failures, a.lockout_s, a.throttle_failures, a.throttle_window_s)
@@ -294,7 +284,7 @@ def _start_units(st, settings):
     # Dispatch works out recommendations per incident event (milliseconds each): on its own
     # thread, so the ingest acks without waiting for it (measured: 80 -> 1,000 alarms/s).
     st.dispatch_pump = EventPump(bridge.on_service_event, name="dispatch-events")
-    st.service.listeners.append(st.dispatch_pump)
+    st.listen(st.dispatch_pump)
     st.metrics.gauge("siaga_dispatch_event_backlog", "incident events waiting for dispatch",
                      lambda: st.dispatch_pump.backlog)
     fleet.feed.subscribe(st.events.publish)
@@ -337,15 +327,6 @@ async def _start_adapters(st, settings):
         session_login(link.client, b, "owntracks")   # its own account (bound client id) and TLS
         owntracks = await asyncio.to_thread(link.start)
     return pipeline, gt06, owntracks
-
-
-def for_worker(settings: Settings) -> Settings:
-    """One of several workers logs in to the broker with its own server account,
-    <username>-<worker id> (each session then <that>-alarms, ...: client ids are bound to accounts)."""
-    if not settings.clustered or not settings.broker.username:
-        return settings
-    broker = settings.broker.model_copy(update={"username": f"{settings.broker.username}-{settings.worker.id}"})
-    return settings.model_copy(update={"broker": broker})
 
 
 def _on_lease(st, settings, name: str, held: bool) -> None:

@@ -26,10 +26,7 @@ def serve(host: str = typer.Option(None, help="default: settings.http.host"),
           keyfile: Path = typer.Option(None, help="its PEM private key (default: settings.http.tls_keyfile)")) -> None:
     """Run the fleet server (API, MQTT ingest, supervision) under uvicorn: HTTPS when given a
     certificate, else plain HTTP for loopback or behind the TLS proxy (deploy/nginx)."""
-    import uvicorn
-
     from fleet_server import logs
-    from fleet_server.app import create_app
     from fleet_server.settings import Settings
 
     settings = Settings()
@@ -41,7 +38,14 @@ def serve(host: str = typer.Option(None, help="default: settings.http.host"),
     for p in (cert, key):
         if p and not Path(p).is_file():
             raise typer.BadParameter(_("{path}: no such file").format(path=p))
-    uvicorn.run(create_app(settings), host=host or settings.http.host, port=port or settings.http.port,
+    # The alarm path first (fleet_server/core.py): alarms that waited through a restart are
+    # committed and acked while the HTTP app, which needs a few seconds more, is imported.
+    from fleet_server.core import start_early
+    core = start_early(settings)
+    import uvicorn
+
+    from fleet_server.app import create_app
+    uvicorn.run(create_app(settings, core=core), host=host or settings.http.host, port=port or settings.http.port,
                 log_config=None, access_log=False, ssl_certfile=cert and str(cert), ssl_keyfile=key and str(key),
                 proxy_headers=True, forwarded_allow_ips=settings.http.forwarded_allow_ips)
 

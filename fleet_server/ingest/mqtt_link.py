@@ -107,6 +107,7 @@ class MqttIngest:
                                         will=not self.shared)
         self.alarm_client = self._make_client("alarms", kinds=["alarm"], will=False)
         self._up = {"main": False, "alarms": False}
+        self._started: list[mqtt.Client] = []
         for name, help_, labels in (("siaga_ingest_messages_total", "device messages accepted, by type", ["type"]),
                                     ("siaga_ingest_rejected_total", "device messages rejected, by reason", ["reason"]),
                                     ("siaga_alarms_total", "alarms handled, by result (created, folded, duplicate)",
@@ -173,9 +174,23 @@ class MqttIngest:
         return downlink.server_status(state, self.epoch, int(time.time()))
 
     def start(self) -> None:
-        self._worker = threading.Thread(target=self._work, name="siaga-ingest", daemon=True)
-        self._worker.start()
-        for c in (self.alarm_client, self.client):
+        """Both lanes (those not started yet by start_alarms)."""
+        self._start_lanes(self.alarm_client, self.client)
+
+    def start_alarms(self) -> None:
+        """The alarm lane alone, its acks included: the server's start-up path, before the rest
+        of the server (units, dispatch) exists. Positions, health and command results wait on the
+        broker until start() connects the main lane."""
+        self._start_lanes(self.alarm_client)
+
+    def _start_lanes(self, *clients: mqtt.Client) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="siaga-ingest", daemon=True)
+            self._worker.start()
+        for c in clients:
+            if c in self._started:
+                continue
+            self._started.append(c)
             if self.shared:
                 from paho.mqtt.packettypes import PacketTypes
                 from paho.mqtt.properties import Properties
