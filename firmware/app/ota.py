@@ -18,7 +18,7 @@ from protocols import ota as wire, release, topics
 from protocols.rejection import Rejection
 from firmware.app import ota_boot
 
-STATE = "ota/dl.json"
+STATE = ota_boot.DOWNLOAD
 KEY = "release.pub"             # the center's release key, hex, written at provisioning
 RETRY_MS = 5000                 # a request unanswered this long is asked again
 RETRY_MS_GSM = 15000
@@ -77,6 +77,7 @@ class Updater:
         self.p = ota_boot.pointer(self.flash)
         self.trial_until = None
         self.trial_told = False
+        self.untold = False               # an outcome on flash (ota_boot.LAST) the server has not had
         self.sent = 0
         self.quiet_until = time.ticks_ms()
         if self.p.get("trial"):
@@ -187,9 +188,16 @@ class Updater:
         """The link is (back) up: re-ask what was in flight, say what is pending."""
         self.asked = None
         last = self._load(ota_boot.LAST)
+        self.untold = bool(last)
         if last and self._report(last.get("ver", "0.0.0"), last.get("state", "rolled_back"), last.get("why")):
             self.flash.remove(ota_boot.LAST)
+            self.untold = False
         self.trial_told = False
+
+    def idle(self):
+        """Nothing to download, no trial to watch, nothing to tell: the stack may be let go
+        (firmware/app/updates.py)."""
+        return self.dl is None and self.trial_until is None and not self.untold
 
     # ---- the loop ---------------------------------------------------------------------------
     def step(self, now, alarms_sent):

@@ -18,6 +18,7 @@ import sys
 from firmware.hal import log
 
 POINTER = "ota/slot.json"
+DOWNLOAD = "ota/dl.json"       # a download in progress (firmware/app/ota.py)
 LAST = "ota/last.json"
 SLOTS = ("a", "b")
 MAX_TRIAL_BOOTS = 3

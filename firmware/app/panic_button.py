@@ -5,7 +5,7 @@ import gc
 import time
 from protocols import codec_json, topics
 from protocols.messages import FEEDBACK
-from firmware.app import config as configuration, ota
+from firmware.app import config as configuration, updates
 from firmware.app.button import Key, SOS, STUCK
 from firmware.app.feedback import Feedback
 from firmware.app.session import Session
@@ -80,7 +80,7 @@ class PanicButton(Session):
             from firmware.app.modem_sos import SmsUplink
             self.sms = SmsUplink(self.b.modem, c["center_number"], _unhex(c["sms_key"]), log=log)
         self._open_link([(topics.subscription_down(dev), 1), (topics.SERVER_STATUS, 1)])
-        self.ota = ota.Updater(self.b, self.link, dev, self.KIND, FW, log, c["link"] == "gsm")
+        self.ota = updates.Updates(self.b, self.link, dev, self.KIND, FW, log, c["link"] == "gsm")
         now = time.ticks_ms()
         for key in self.outbox.pending():
             self.due[key] = now

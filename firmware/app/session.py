@@ -9,7 +9,7 @@
 # commanded reboot waits for reboot_at (the command's result leaves first).
 #
 # An app subclasses Session and sets KIND, FW and `configuration` (its config module: load,
-# SCHEMA, COMMAND_KEYS); it may set self.ota (firmware/app/ota.py), which then receives the
+# SCHEMA, COMMAND_KEYS); it may set self.ota (firmware/app/updates.py), which then receives the
 # downlink's ota topic; it provides _work(now), _show_error(), _on_ack(msg) (a decoded ack),
 # _send_cmdres(msg), _configured(changes) and, for commands of its own, _op(cmd).
 import sys
@@ -41,7 +41,7 @@ class Session:
         self.reboot_at = None
         self.failed_steps = 0
         self.fw = self.KIND + "-" + ota_boot.version(board.flash, self.FW)   # the release it runs
-        self.ota = None            # firmware.app.ota.Updater where the app takes updates
+        self.ota = None            # firmware.app.updates.Updates where the app takes updates
 
     # ---- boot ---------------------------------------------------------------------------------
     def _open_outbox(self):

@@ -15,7 +15,7 @@ import time
 from protocols import codec_json, topics
 from protocols.messages import TS_MIN, CREW
 from protocols.nmea import parse as nmea
-from firmware.app import ota, tracker_config as configuration
+from firmware.app import tracker_config as configuration, updates
 from firmware.app.button import Key, SOS
 from firmware.app.session import Session
 from firmware.app.tracker_report import ReportPolicy
@@ -133,7 +133,7 @@ class Tracker(Session):
         self._load_crew()
         dev = c["dev"]
         self._open_link([(topics.subscription_down(dev), 1)], self._on_puback)
-        self.ota = ota.Updater(self.b, self.link, dev, self.KIND, FW, log, c["link"] == "gsm")
+        self.ota = updates.Updates(self.b, self.link, dev, self.KIND, FW, log, c["link"] == "gsm")
         now = time.ticks_ms()
         for key in self.outbox.pending():
             self.due[key] = now

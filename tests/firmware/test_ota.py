@@ -114,10 +114,16 @@ def test_good_release_is_downloaded_switched_on_trial_and_confirmed(center, make
     provision_key(btn, key_dir)
     btn.start()
     assert btn.wait_feedback("idle")
+    # At rest the update stack is not in the heap: nothing on flash asks for it.
+    assert "ota_stack" not in btn.output(), btn.output()[-2000:]
     server.offer(DEV, VERSION, 60)
     assert server.reports.wait("confirmed", timeout=90), (server.reports.states(), btn.output()[-3000:])
     p = pointer(btn)
     assert p["ver"] == VERSION and p["trial"] is False and p["active"] == "a"
+    # Confirmed, nothing left to do: the new release lets its update stack go again.
+    released = wait_for(lambda: "ota_stack" in btn.output().split("ota_confirmed")[-1]
+                        and "released" in btn.output().split("ota_confirmed")[-1], timeout=20)
+    assert released, btn.output()[-2000:]
     assert server.reports.states()[:2] == ["offered", "downloading"]
     # The new release's own heartbeat says what it runs, and its SOS still gets through.
     health = center.wait_uplinks("health", where=lambda h: h["fw"] == "button-" + VERSION)
