@@ -145,3 +145,31 @@ def test_given_an_operator_typing_a_reference_when_another_report_arrives_then_t
     p.page.keyboard.press("Tab")   # leaving the field: the desk catches up with the new report
     p.page.locator(f"#desk-list tr[data-report='{second}']").wait_for()
     assert p.errors == []
+
+
+def test_given_a_redraw_on_its_way_when_the_operator_types_a_reference_then_it_lands_with_what_they_typed(server, console):
+    """The desk fetched the open reports before the operator started typing, and the answer comes
+    while they type: the new list keeps their text and their cursor (on a busy night the fetch is
+    slow, and a reference typed into a form about to be replaced was lost)."""
+    first = server.api("POST", "/incidents/reports", json={"category": "unknown", "summary": "pothole"}).json()["id"]
+    p = console().login(server.base_url, "operator", USERS["operator"])
+    p.page.keyboard.press("5")
+    field = p.page.locator(f"form[data-hand-off='{first}'] input[name=reference]")
+    field.wait_for()
+    held = []
+    desk_list = lambda url: "/api/v1/incidents?" in url and "type=report" in url  # noqa: E731
+    holding = [True]
+    p.page.route(desk_list, lambda route: held.append(route) if holding[0] else route.continue_())
+    second = server.api("POST", "/incidents/reports", json={"category": "unknown", "summary": "noise"}).json()["id"]
+    assert wait_until(lambda: p.page.evaluate("1") and held, 10), "the feed made the desk fetch its list again"
+    field.click()
+    p.page.keyboard.type("LAPOR-77")
+    holding[0] = False
+    for route in held:
+        route.continue_()
+    p.page.locator(f"#desk-list tr[data-report='{second}']").wait_for()   # the redraw landed
+    assert field.input_value() == "LAPOR-77"
+    assert p.page.evaluate("document.activeElement.name") == "reference"
+    p.page.keyboard.type("8")
+    assert field.input_value() == "LAPOR-778", "the cursor stayed where they were typing"
+    assert p.errors == []

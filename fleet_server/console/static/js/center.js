@@ -80,6 +80,7 @@ export async function renderDesk() {
   try {
     channels ||= await api.get(paths.channels);
     const rows = api.items(await api.get(api.paths.incidents, { type: "report", open: true, limit: 500 }));
+    const typed = keepTyped(root);   // the operator may have typed while the list was on its way
     root.innerHTML = `<h2>${esc(t("Non-emergency reports"))}</h2>
       <p class="muted">${esc(t("Kept apart from the emergency queue; each is handed to the channel that deals with it."))}</p>
       ${api.can("operator") ? `<form id="desk-new" class="center-form">
@@ -89,10 +90,44 @@ export async function renderDesk() {
         <button>${esc(t("Record report"))}</button></form>` : ""}
       <table class="list" id="desk-list"><thead><tr><th>#</th><th>${esc(t("Received"))}</th><th>${esc(t("Report"))}</th><th>${esc(t("Caller"))}</th><th>${esc(t("Hand off"))}</th></tr></thead>
       <tbody>${rows.map(deskRow).join("") || `<tr><td colspan="5" class="muted">${esc(t("No open non-emergency report."))}</td></tr>`}</tbody></table>`;
+    restoreTyped(root, typed);
     root.querySelector("#desk-new")?.addEventListener("submit", recordReport);
     root.querySelectorAll("form[data-hand-off]").forEach((f) => f.addEventListener("submit", handOff));
     if (api.can("operator")) for (const r of rows.filter((x) => x.caller)) showCallerFlag(r.id, () => root.querySelector(`[data-caller-flag="${r.id}"]`));
   } catch (e) { root.innerHTML = `<p class="error pad">${esc(t("Could not load: {why}", { why: e.message }))}</p>`; }
+}
+
+// What the operator has typed or chosen in the desk's forms, and where the cursor is, so that a
+// redraw puts it back: a field is known by its form (the new report, or a report's hand-off) and name.
+function fieldKey(el) {
+  const form = el.closest("form");
+  return `${form?.dataset.handOff || form?.id || ""}/${el.name || el.id}`;
+}
+
+function keepTyped(root) {
+  const kept = new Map();
+  root.querySelectorAll("form input, form select").forEach((el) => {
+    const drawn = el.tagName === "INPUT" ? el.defaultValue : (el.querySelector("option[selected]") || el.options[0])?.value;
+    if (el.value !== drawn) kept.set(fieldKey(el), { value: el.value, focused: false });
+  });
+  const a = document.activeElement;
+  if (a && root.contains(a) && ["INPUT", "SELECT"].includes(a.tagName)) {
+    kept.set(fieldKey(a), { value: a.value, focused: true, at: a.tagName === "INPUT" ? a.selectionStart : null });
+  }
+  return kept;
+}
+
+function restoreTyped(root, kept) {
+  if (!kept.size) return;
+  root.querySelectorAll("form input, form select").forEach((el) => {
+    const k = kept.get(fieldKey(el));
+    if (!k) return;
+    el.value = k.value;
+    if (k.focused) {
+      el.focus();
+      if (k.at != null) el.setSelectionRange(k.at, k.at);
+    }
+  });
 }
 
 // A report arrived or changed (live feed): redraw, but never under the operator's typing — then
@@ -126,6 +161,8 @@ async function recordReport(e) {
   try {
     const r = await api.post(paths.reports, body);
     toast(t("Report #{id} recorded", { id: r.id }));
+    e.target.reset();                 // recorded: the redraw brings back an empty form
+    document.activeElement?.blur();
     await renderDesk();
   } catch (ex) { toast(t("Refused: {why}", { why: ex.message }), true); }
 }
