@@ -241,6 +241,11 @@ def run(tmp: Path, releases: Path, key_dir: Path, heap_kb: int | None, alarms: i
         if not out["completed"] and "why" not in out:
             out["why"] = _why(btn, "not confirmed")
         return out
+    except FirmwareError as e:
+        # the device itself failed (a MemoryError in a capped heap, most often): a result, not a crash
+        out["why"] = "device failed: " + str(e).strip().splitlines()[-1][:160]
+        out["memory_errors"] = btn.output().count("MemoryError") + ("MemoryError" in str(e))
+        return out
     finally:
         out["seconds"] = round(time.monotonic() - t0, 1)
         btn.stop()
