@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 # database cluster (siaga db cluster); python3-pysyncobj: its --dcs raft (Patroni's built-in Raft).
 # nats-server, haproxy: the clustered broker (fleet_server/broker/nats_cluster.py).
 APT_PACKAGES := mosquitto mosquitto-clients postgresql patroni etcd-server python3-etcd python3-pysyncobj socat victoria-metrics chromium fonts-dejavu-core libatomic1 nginx prometheus systemd haproxy nats-server
+# Test workers (pytest-xdist), each test file on one of them: most tests wait on real processes.
+TEST_JOBS ?= 3
 SYSTEM_STAMP := $(VENV)/.system-packages
 PYTHON_STAMP := $(VENV)/.python-packages
 
@@ -54,7 +56,7 @@ demo: setup
 	$(BIN)/siaga demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 bench: setup
 	$(BIN)/python -m simulators.bench
