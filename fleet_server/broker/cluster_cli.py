@@ -34,16 +34,33 @@ def start(directory: Path = DIR,
           client_port: int = typer.Option(4222, help="node 1's NATS port (nodes 2, 3: +1, +2)"),
           route_port: int = typer.Option(6222, help="node 1's cluster route port"),
           node_mqtt_port: int = typer.Option(11883, help="node 1's own MQTT listener"),
-          http_port: int = typer.Option(8222, help="node 1's monitoring port")) -> None:
+          http_port: int = typer.Option(8222, help="node 1's monitoring port"),
+          tls: bool | None = typer.Option(None, "--tls/--no-tls",
+                                          help="haproxy's TLS front for devices (default: on when siaga pki "
+                                               "made the broker certificate)"),
+          tls_port: int = typer.Option(8883, help="haproxy's MQTT over TLS front"),
+          tls_host: str = typer.Option("", help="the address it binds (default: every interface, as "
+                                                "Mosquitto's TLS listener)"),
+          pki_dir: Path = typer.Option(None, help="siaga pki's directory (default: <data_dir>/pki)")) -> None:
     """Write the configs (kept accounts, the server's account from the settings) and start the nodes
     and haproxy; they keep running after this command ends."""
+    from fleet_server.broker.mosquitto import TlsListener
     from fleet_server.broker.nats_cluster import NatsCluster
+    from fleet_server.broker.pki import CA_CERT
     from fleet_server.settings import Settings
 
     s = Settings()
     d = _dir(directory)
+    pki = pki_dir or s.data_dir / "pki"
+    cert, key = pki / "broker.pem", pki / "broker.key"
+    have = cert.is_file() and key.is_file()
+    if tls and not have:
+        typer.echo(_("no broker certificate in {dir} (siaga pki create-ca; siaga pki server-cert --host NAME)").format(
+            dir=pki), err=True)
+        raise typer.Exit(1)
+    listener = TlsListener(cert, key, tls_port, tls_host, pki / CA_CERT) if (have if tls is None else tls) else None
     kept = NatsCluster.attach(d).accounts if (d / "cluster.json").exists() else {}
-    c = NatsCluster.on_ports(d, mqtt_port, client_port, route_port, node_mqtt_port, http_port)
+    c = NatsCluster.on_ports(d, mqtt_port, client_port, route_port, node_mqtt_port, http_port, tls=listener)
     c.accounts.update(kept)
     if s.broker.password:
         c.add_account(s.broker.username, s.broker.password, role="server")
@@ -54,6 +71,11 @@ def start(directory: Path = DIR,
         raise typer.Exit(1) from None
     typer.echo(_("cluster in {dir}: {n} accounts, devices on 127.0.0.1:{port} (haproxy)").format(
         dir=d, n=len(c.accounts), port=c.mqtt_port))
+    if c.tls is not None:
+        typer.echo(_("devices with TLS on {host}:{port} (certificate {cert}, CA {ca})").format(
+            host=c.tls.host or "*", port=c.tls.port, cert=c.tls.cert, ca=c.tls.ca))
+    else:
+        typer.echo(_("no TLS front: devices connect in plain MQTT (siaga pki create-ca; siaga pki server-cert)"))
     typer.echo(_("server settings: {settings}").format(
         settings="SIAGA_MQTT_TRANSPORT=nats SIAGA_MQTT_PORT={port} SIAGA_MQTT_NATS_SERVERS={servers}".format(
             port=c.mqtt_port, servers=",".join(c.urls))))

@@ -4,6 +4,7 @@ let in at once, and the whole cluster stopped by another command, each a separat
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -26,11 +27,14 @@ def _siaga(env, *args, stdin=None, timeout=90):
                           env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
-def _connects(port, dev, password) -> tuple[int, bool]:
-    """(CONNACK reason, a QoS 1 publish on its own topic acknowledged) through haproxy."""
+def _connects(port, dev, password, ca=None) -> tuple[int, bool]:
+    """(CONNACK reason, a QoS 1 publish on its own topic acknowledged) through haproxy; over TLS
+    with the CA `ca` pinned when given."""
     got = {}
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=dev, protocol=mqtt.MQTTv311)
     c.username_pw_set(dev, password)
+    if ca is not None:
+        c.tls_set_context(ssl.create_default_context(cafile=str(ca)))
     c.on_connect = lambda cl, u, flags, rc, props: got.setdefault("rc", int(rc.value))
     c.loop_start()
     try:
@@ -67,13 +71,21 @@ def test_given_siaga_cluster_commands_then_the_cluster_runs_takes_an_account_and
              "--route-port", str(free_block(3, taken)), "--node-mqtt-port", str(free_block(3, taken)),
              "--http-port", str(free_block(3, taken))]
     where = ["--dir", str(d)]
-    started = _siaga(env, "cluster", "start", *where, *ports)
+    # The city CA and the broker certificate devices are provisioned against, as for Mosquitto.
+    for cmd in (["pki", "create-ca"], ["pki", "server-cert", "--host", "127.0.0.1"]):
+        made = _siaga(env, *cmd)
+        assert made.returncode == 0, made.stdout + made.stderr
+    ca = tmp_path / "data" / "pki" / "ca.pem"
+    tls_port = free_block(1, taken)
+    started = _siaga(env, "cluster", "start", *where, *ports, "--tls-port", str(tls_port),
+                     "--tls-host", "127.0.0.1")
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"127.0.0.1:{mqtt_port}" in started.stdout and "SIAGA_MQTT_NATS_SERVERS=" in started.stdout
+        assert f"devices with TLS on 127.0.0.1:{tls_port}" in started.stdout, started.stdout
         assert SERVER_PASS not in started.stdout + started.stderr
-        # The accounts on disk: hashes only, readable by their owner alone.
-        for f in (d / "accounts.conf", d / "cluster.json"):
+        # The accounts and the TLS key on disk: hashes only, readable by their owner alone.
+        for f in (d / "accounts.conf", d / "cluster.json", d / "haproxy-tls.pem"):
             assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
             assert SERVER_PASS not in f.read_text()
 
@@ -92,6 +104,12 @@ def test_given_siaga_cluster_commands_then_the_cluster_runs_takes_an_account_and
         assert "pw-cli-0001" not in (d / "accounts.conf").read_text() + added.stdout + added.stderr
         rc, acked = _connects(mqtt_port, dev, "pw-cli-0001")
         assert rc == 0 and acked, "the running nodes took the new account without a restart"
+        rc, acked = _connects(tls_port, dev, "pw-cli-0001", ca=ca)
+        assert rc == 0 and acked, "the same account over haproxy's TLS front, the city CA pinned"
+        other = tmp_path / "other-pki"
+        assert _siaga(env, "pki", "create-ca", "--dir", str(other)).returncode == 0
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _connects(tls_port, dev, "pw-cli-0001", ca=other / "ca.pem")
 
         bad = _siaga(env, "cluster", "account", "someone", *where, "--role", "root", "--password", "x")
         assert bad.returncode == 2 and "role 'root'" in bad.stderr, bad.stdout + bad.stderr
@@ -111,3 +129,6 @@ def test_given_siaga_cluster_commands_then_the_cluster_runs_takes_an_account_and
 
     missing = _siaga(env, "cluster", "status", "--dir", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and "siaga cluster start" in missing.stderr, missing.stdout + missing.stderr
+    no_cert = _siaga(env, "cluster", "start", "--dir", str(tmp_path / "c2"), "--tls", "--pki-dir",
+                     str(tmp_path / "no-pki"))
+    assert no_cert.returncode == 1 and "no broker certificate" in no_cert.stderr, no_cert.stdout + no_cert.stderr

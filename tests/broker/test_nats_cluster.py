@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -18,7 +19,7 @@ from fleet_server.broker.nats_cluster import ALARM_STREAM, NatsCluster
 from protocols import topics
 from simulators.devices.firmware_button import FirmwareButton
 from simulators.fleet.button import SimButton
-from tests.conftest import SERVER_PASS, SERVER_USER
+from tests.conftest import SERVER_PASS, SERVER_USER, broker_tls
 from tests.support import aio
 from tests.support.center import Center
 from tests.support.mqtt import Recorder
@@ -38,7 +39,7 @@ def _wait(pred, timeout=15.0, step=0.1):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = NatsCluster(tmp_path_factory.mktemp("nats-cluster"))
+    c = NatsCluster(tmp_path_factory.mktemp("nats-cluster"), tls=replace(broker_tls(tmp_path_factory.mktemp("pki")), host="127.0.0.1"))
     c.add_account(SERVER_USER, SERVER_PASS, role="server")
     c.add_account("observer", "observer-secret", role="observer")
     c.start()
@@ -81,6 +82,45 @@ def test_given_the_cluster_when_a_firmware_button_is_pressed_then_one_incident_a
         center.transition(incs[0]["id"], "acknowledged")
         center.transition(incs[0]["id"], "dispatched")
         assert btn.wait_feedback("dispatched", timeout=10), btn.output()[-2000:]
+    finally:
+        btn.stop()
+
+
+def test_given_a_button_with_the_city_ca_pinned_when_it_connects_over_tls_then_its_sos_is_acked(
+        cluster, center, tmp_path):
+    """haproxy's TLS front (the broker certificate of siaga pki): the firmware verifies it against
+    the CA on its flash, as it does Mosquitto's TLS listener, and says so in its heartbeat."""
+    # away from the other tests' buttons, so its alarm opens an incident of its own
+    center.register("btn-nc-tls", "pw-btn-nc-tls", site="Terminal Cicaheum", lat_udeg=-6902900, lon_udeg=107656400,
+                    category="medical")
+    btn = FirmwareButton(tmp_path / "tls", "btn-nc-tls", "pw-btn-nc-tls", cluster.host, cluster.tls.port,
+                         category="medical", lat=-6902900, lon=107656400, hold_ms=300, heartbeat_s=30, resend_s=1,
+                         tls=True, ca_file="ca.pem")
+    (btn.flash / "ca.pem").write_bytes(cluster.tls.ca.read_bytes())
+    btn.start()
+    try:
+        assert btn.wait_feedback("idle", timeout=20), btn.output()[-2000:]
+        assert "tls_unverified" not in btn.output()
+        btn.press()
+        assert btn.wait_feedback("received", timeout=15), btn.output()[-2000:]
+        assert btn.outbox() == []
+        assert _wait(lambda: [i for i in center.incidents() if i["origin_device_id"] == "btn-nc-tls"])
+    finally:
+        btn.stop()
+
+
+def test_given_a_button_pinned_to_another_ca_then_it_never_trusts_the_clusters_tls_front(cluster, tmp_path):
+    other = broker_tls(tmp_path / "other-ca")
+    cluster.add_account("btn-nc-forged", "pw-forged")
+    cluster.reload()
+    btn = FirmwareButton(tmp_path / "forged", "btn-nc-forged", "pw-forged", cluster.host, cluster.tls.port,
+                         category="medical", lat=-6902474, lon=107618770, hold_ms=300, heartbeat_s=30, resend_s=1,
+                         tls=True, ca_file="ca.pem")
+    (btn.flash / "ca.pem").write_bytes(other.ca.read_bytes())
+    btn.start()
+    try:
+        assert btn.wait_feedback("no_connection", timeout=15), btn.output()[-2000:]
+        assert not btn.wait_feedback("idle", timeout=3), "a front the pinned CA did not sign is never trusted"
     finally:
         btn.stop()
 
