@@ -86,7 +86,29 @@ pattern write owntracks/%u/#
 """
 
 
+def listen_ports() -> range:
+    """Ports for listeners picked at run time: below the kernel's ephemeral range, whose ports
+    outgoing connections take (a port found free there may be some client's local port by the time
+    the listener binds it)."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10_000, max(low, 12_000))
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, outside the ephemeral range (listen_ports)."""
+    import random
+    ports = listen_ports()
+    for _ in range(200):
+        port = random.randrange(ports.start, ports.stop)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet_server.broker import Mosquitto, hash_password, new_secret
+from fleet_server.broker.mosquitto import listen_ports
 from fleet_server.ops.db_cluster import PatroniCluster
 from fleet_server.process import FleetServer
 from simulators.api_client import FleetApi
@@ -75,8 +76,9 @@ def _free(port: int) -> bool:
 
 def free_block(n: int, taken: set[int]) -> int:
     """The first of n consecutive free loopback ports (none in `taken`)."""
+    span = listen_ports()
     for _ in range(500):
-        base = random.randint(20_000, 60_000)
+        base = random.randint(span.start, span.stop - n)
         ports = range(base, base + n)
         if not taken.intersection(ports) and all(_free(p) for p in ports):
             taken.update(ports)
