@@ -27,6 +27,20 @@ SERVER_USER, SERVER_PASS = "fleet-server", "server-secret"
 OBSERVER_USER, OBSERVER_PASS = "observer", "observer-secret"
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_found():
+    """A command run in-process (typer's CliRunner) sets up logging for its process, as it should:
+    `siaga device ...` sends the "siaga" loggers to a file and stops them propagating. Put the
+    loggers back after each test, so the next one in this worker sees logging as it was."""
+    import logging
+    root, siaga = logging.getLogger(), logging.getLogger("siaga")
+    kept = (root.handlers[:], root.level, siaga.handlers[:], siaga.level, siaga.propagate)
+    yield
+    root.handlers[:], siaga.handlers[:], siaga.propagate = kept[0], kept[2], kept[4]
+    root.setLevel(kept[1])
+    siaga.setLevel(kept[3])
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return shared_root()
