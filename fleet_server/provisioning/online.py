@@ -71,7 +71,10 @@ class OnlineWatch:
                     return
                 if decoded.get("state") == "online":
                     self.birth = decoded
-            elif msg.topic == self.health_topic and self.birth is not None:
+            elif msg.topic == self.health_topic:
+                # kept even before the birth: the clustered broker delivers each subscription on its
+                # own (NATS: a JetStream consumer each), so a heartbeat may overtake its birth;
+                # wait() pairs them by boot
                 self.health = decoded
             self._cond.notify_all()
 
@@ -81,15 +84,19 @@ class OnlineWatch:
             self.birth = self.health = None
             self.rejected.clear()
 
+    def _paired(self) -> bool:
+        """A birth and a heartbeat of the same boot of the device."""
+        return self.birth is not None and self.health is not None and self.health.get("boot") == self.birth.get("boot")
+
     def wait(self, timeout_s: float) -> tuple[dict, dict]:
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            while self.birth is None or self.health is None:
+            while not self._paired():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            if self.birth is not None and self.health is not None:
+            if self._paired():
                 return self.birth, self.health
         seen = "neither its birth nor a heartbeat" if self.birth is None else "its birth but no heartbeat"
         raise NeverOnline(
