@@ -127,7 +127,18 @@ class NatsCluster:
         self.accounts[username] = _Account(username, password_hash, role)
 
     def remove_account(self, username: str) -> None:
+        """Drops the account. Not for a device that may have published retained messages (its birth):
+        nats-server before 2.12.3 (Debian's 2.9.10) crashes on the reload that drops such a user
+        (nats-io/nats-server#7596, mqttCheckPubRetainedPerms); lock_account() it instead."""
         self.accounts.pop(username, None)
+
+    def lock_account(self, username: str) -> None:
+        """The account stays, with its permissions, under a password nobody has: the next reload
+        refuses it and closes its connections, and no node crashes (remove_account)."""
+        import secrets
+        a = self.accounts.get(username)
+        if a is not None:
+            self.accounts[username] = _Account(username, bcrypt_hash(secrets.token_urlsafe(24)), a.role)
 
     def _users(self) -> list[dict]:
         users = []

@@ -33,7 +33,9 @@ SERVER = typer.Option(None, "--server", envvar="SIAGA_SERVER_URL", show_default=
 TOKEN = typer.Option("", "--token", envvar="SIAGA_TOKEN", help="technician access token (or --user)")
 USER = typer.Option(None, "--user", envvar="SIAGA_USER", help="log in as this technician (asks for the password)")
 PASSWORD = typer.Option(None, "--password", envvar="SIAGA_PASSWORD", help="the --user's password")
-BROKER_DIR = typer.Option(None, "--broker-dir", help="the project Mosquitto's directory (default <data_dir>/broker)")
+BROKER_DIR = typer.Option(None, "--broker-dir", help="the broker's directory: the project Mosquitto's "
+                                                     "(default <data_dir>/broker) or the clustered broker's "
+                                                     "(<data_dir>/cluster)")
 DB_URL = typer.Option(None, "--database-url", help="the server's database (default from settings)")
 DATA_DIR = typer.Option(None, "--data-dir", help="journals and labels go under it (default from settings)")
 BOARDS = ", ".join(firmware_files.BOARDS)
@@ -82,12 +84,22 @@ def _registry(server: str | None, token: str, user: str | None, password: str | 
     return DeviceRegistry.login(server, user, password)
 
 
+def _broker(broker_dir: Path):
+    """The broker `broker_dir` was written for: the project's Mosquitto or the clustered broker
+    (`siaga cluster start`); both have .tls and .accounts (username -> .role)."""
+    from fleet_server.provisioning.broker_sync import is_cluster
+    if is_cluster(broker_dir):
+        from fleet_server.broker.nats_cluster import NatsCluster
+        return NatsCluster.attach(broker_dir)
+    from fleet_server.broker import Mosquitto
+    return Mosquitto.attach(broker_dir)
+
+
 def _device_tls(broker_dir: Path) -> tuple[int | None, Path | None]:
     """The project broker's TLS listener (port, CA), read from its generated config; (None, None)
     when it has none."""
     try:
-        from fleet_server.broker import Mosquitto
-        tls = Mosquitto.attach(broker_dir).tls
+        tls = _broker(broker_dir).tls
     except (OSError, StopIteration, ValueError, KeyError):
         return None, None
     return (tls.port, tls.ca) if tls else (None, None)
@@ -98,8 +110,7 @@ def _watch_user(broker_dir, username: str) -> str:
     server's main session (client ids are bound to accounts): watching with it would take that session
     and be taken back, so a server account watches on its `watch` session; an observer as itself."""
     try:
-        from fleet_server.broker import Mosquitto
-        account = Mosquitto.attach(broker_dir).accounts.get(username)
+        account = _broker(broker_dir).accounts.get(username)
     except (OSError, StopIteration, ValueError, KeyError, IndexError):
         return username
     return session_user(username, "watch") if account is not None and account.role == "server" else username

@@ -32,7 +32,7 @@ from typing import Callable
 
 from fleet_server import logs
 from fleet_server.i18n import N_, Message
-from fleet_server.broker.credentials import hash_password, new_secret
+from fleet_server.broker.credentials import new_secret
 from fleet_server.provisioning import broker_sync, label
 from fleet_server.provisioning.device_link import DeviceLink
 from fleet_server.provisioning.errors import NeverOnline, PortError, ProvisioningError
@@ -254,7 +254,7 @@ class Provisioning:
     def _steps(self, spec, device_id, site, lat, lon, password, files, existing, link, journal, t0,
                watch: OnlineWatch, unit: dict | None) -> Provisioned:
         fields = {"site": site, "lat_udeg": lat, "lon_udeg": lon, "category": spec.category,
-                  "broker_password_hash": hash_password(password)}
+                  "broker_password_hash": broker_sync.hash_for(self.site.broker_dir, password)}
         if spec.board:
             fields["board"] = spec.board       # campaigns target by it; releases are offered by it
         if existing is None:
@@ -269,6 +269,10 @@ class Provisioning:
         journal.mark("broker")
         self.on_step("broker", Message(N_("broker reloaded ({n} device accounts, pid {pid})"), n=synced.devices,
                                        pid=synced.pid))
+        if synced.unusable:
+            logs.event(log, logging.WARNING, "broker_unusable_credentials", devices=synced.unusable)
+            self.on_step("broker", Message(N_("{n} other devices hold a credential this broker cannot take: "
+                                              "rotate them (siaga device rotate)"), n=synced.unusable))
 
         total = files.total_bytes
         done = [0]
@@ -373,7 +377,7 @@ class Provisioning:
             password = new_secret()
             cfg["password"] = password
             link.write_files({"config.json": json.dumps(cfg, sort_keys=True).encode()}, fresh=False)
-            self.site.registry.update(device_id, {"broker_password_hash": hash_password(password), "active": True})
+            self.site.registry.update(device_id, {"broker_password_hash": broker_sync.hash_for(self.site.broker_dir, password), "active": True})
             broker_sync.sync(self.site.broker_dir, self.site.database_url)
             watch = OnlineWatch(self.site.watch_host or self.site.broker_host, self.site.watch_port or self.site.broker_port,
                                 self.site.watch_user, self.site.watch_password, device_id)
