@@ -8,20 +8,20 @@ import json
 import os
 import signal
 import time
-from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet_server.broker import nats_cluster
-from fleet_server.broker.nats_cluster import ALARM_STREAM, NatsCluster
+from fleet_server.broker.nats_cluster import ALARM_STREAM
 from protocols import topics
 from simulators.devices.firmware_button import FirmwareButton
 from simulators.fleet.button import SimButton
-from tests.conftest import SERVER_PASS, SERVER_USER, broker_tls
+from tests.conftest import broker_tls
 from tests.support import aio
 from tests.support.center import Center
+from tests.support.cluster import running_cluster
 from tests.support.mqtt import Recorder
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,14 +39,8 @@ def _wait(pred, timeout=15.0, step=0.1):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = NatsCluster(tmp_path_factory.mktemp("nats-cluster"), tls=replace(broker_tls(tmp_path_factory.mktemp("pki")), host="127.0.0.1"))
-    c.add_account(SERVER_USER, SERVER_PASS, role="server")
-    c.add_account("observer", "observer-secret", role="observer")
-    c.start()
-    try:
+    with running_cluster(tmp_path_factory) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")

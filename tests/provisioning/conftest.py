@@ -3,6 +3,8 @@ process (tests.support.server.FleetServer), a technician account, and a MicroPyt
 (simulators.usbdevice). Every process is stopped even when a test fails."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from fleet_server.provisioning.provision import Provisioning, Site
@@ -28,9 +30,10 @@ def broker(tmp_path_factory):
         b.stop()
 
 
-@pytest.fixture(scope="module")
-def fleet_server(tmp_path_factory, broker):
-    srv = FleetServer(tmp_path_factory.mktemp("server"), broker).start()
+@contextmanager
+def serving_technicians(srv: FleetServer):
+    """The server started, with a technician account and its token (srv.tech_token); stopped after."""
+    srv.start()
     try:
         r = srv.api("POST", "/users", json={"username": TECH_USER, "password": TECH_PASS, "role": "technician"})
         assert r.status_code == 201, r.text
@@ -38,6 +41,12 @@ def fleet_server(tmp_path_factory, broker):
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet_server(tmp_path_factory, broker):
+    with serving_technicians(FleetServer(tmp_path_factory.mktemp("server"), broker)) as srv:
+        yield srv
 
 
 @pytest.fixture

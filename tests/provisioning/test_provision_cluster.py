@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 
 import pytest
 
-from fleet_server.broker.nats_cluster import NatsCluster
 from fleet_server.provisioning.provision import DeviceSpec, Provisioning, Site
 from fleet_server.provisioning.registry import DeviceRegistry
-from tests.conftest import OBSERVER_PASS, OBSERVER_USER, SERVER_PASS, SERVER_USER, broker_tls
-from tests.provisioning.conftest import ONLINE_TIMEOUT_S, REPL_TIMEOUT_S, TECH_PASS, TECH_USER, broker_login
+from tests.conftest import OBSERVER_PASS, OBSERVER_USER, SERVER_PASS, SERVER_USER
+from tests.provisioning.conftest import ONLINE_TIMEOUT_S, REPL_TIMEOUT_S, broker_login, serving_technicians
+from tests.support.cluster import running_cluster
 from tests.support.server import FleetServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -23,28 +22,17 @@ TAMAN_LANSIA = dict(kind="button", site="Taman Lansia", lat=-6.9021, lon=107.622
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = NatsCluster(tmp_path_factory.mktemp("cluster"),
-                    tls=replace(broker_tls(tmp_path_factory.mktemp("pki")), host="127.0.0.1"))
-    c.add_account(SERVER_USER, SERVER_PASS, role="server")
-    c.add_account(OBSERVER_USER, OBSERVER_PASS, role="observer")
-    c.start()
-    try:
+    with running_cluster(tmp_path_factory) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")
 def fleet_server(tmp_path_factory, cluster):
-    srv = FleetServer(tmp_path_factory.mktemp("server"), cluster, mqtt_user=SERVER_USER, mqtt_password=SERVER_PASS,
-                      env={"SIAGA_MQTT_TRANSPORT": "nats", "SIAGA_MQTT_NATS_SERVERS": ",".join(cluster.urls)}).start()
-    try:
-        r = srv.api("POST", "/users", json={"username": TECH_USER, "password": TECH_PASS, "role": "technician"})
-        assert r.status_code == 201, r.text
-        srv.tech_token = srv.login(TECH_USER, TECH_PASS)
+    with serving_technicians(FleetServer(tmp_path_factory.mktemp("server"), cluster, mqtt_user=SERVER_USER,
+                                         mqtt_password=SERVER_PASS,
+                                         env={"SIAGA_MQTT_TRANSPORT": "nats",
+                                              "SIAGA_MQTT_NATS_SERVERS": ",".join(cluster.urls)})) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture
