@@ -123,7 +123,7 @@ def check(broker_dir: Path, database_url: str) -> int:
     before it registers anything, so a wrong --broker-dir costs nothing."""
     broker_dir = Path(broker_dir)
     if is_cluster(broker_dir):
-        pid, passwd = _cluster_pid(broker_dir), broker_dir / "cluster.json"
+        pid, passwd = _cluster_pid(_cluster(broker_dir), broker_dir), broker_dir / "cluster.json"
     else:
         _acl, passwd = _files(broker_dir)
         pid = broker_pid(broker_dir)
@@ -140,10 +140,13 @@ def check(broker_dir: Path, database_url: str) -> int:
     return pid
 
 
-def _cluster_pid(broker_dir: Path) -> int:
-    """A running node of the cluster in broker_dir (the first that is)."""
+def _cluster(broker_dir: Path):
     from fleet_server.broker.nats_cluster import NatsCluster
-    c = NatsCluster.attach(broker_dir)
+    return NatsCluster.attach(broker_dir)
+
+
+def _cluster_pid(c, broker_dir: Path) -> int:
+    """A running node of the cluster c (the first that is)."""
     for n in c.nodes:
         pid = c._pid(n)
         if pid:
@@ -156,9 +159,8 @@ def _cluster_pid(broker_dir: Path) -> int:
 
 
 def _cluster_sync(broker_dir: Path, database_url: str) -> SyncResult:
-    from fleet_server.broker.nats_cluster import NatsCluster
-    pid = _cluster_pid(broker_dir)
-    c = NatsCluster.attach(broker_dir)
+    c = _cluster(broker_dir)
+    pid = _cluster_pid(c, broker_dir)
     services = {u for u, a in c.accounts.items() if a.role != "device"}
     devices = credentialed_devices(database_url)
     usable = {dev: h for dev, h in devices.items() if h.startswith("$2") and dev not in services}
