@@ -62,9 +62,6 @@ class Updates:
         self.log("info", "ota_stack", state="released", heap_free=_heap())
 
     # ---- what the apps call (the Updater's own interface) -----------------------------------
-    def label(self):
-        return self.args[3] + "-" + ota_boot.version(self.flash, self.args[4])
-
     def on_message(self, payload):
         self._load().on_message(payload)
 
