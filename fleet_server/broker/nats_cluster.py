@@ -128,8 +128,8 @@ class NatsCluster:
 
     def remove_account(self, username: str) -> None:
         """Drops the account. Not for a device that may have published retained messages (its birth):
-        nats-server before 2.12.3 (Debian's 2.9.10) crashes on the reload that drops such a user
-        (nats-io/nats-server#7596, mqttCheckPubRetainedPerms); lock_account() it instead."""
+        nats-server without the fix of nats-io/nats-server#7596 (Debian's 2.9.10) crashes on the reload
+        that drops such a user (mqttCheckPubRetainedPerms); lock_account() it instead."""
         self.accounts.pop(username, None)
 
     def lock_account(self, username: str) -> None:
