@@ -141,8 +141,9 @@ async function start() {
   try { await store.loadAll(); } catch (e) { toast(t("Could not load: {why}", { why: e.message }), true); }
   feed = new Feed({
     url: api.feedUrl, onEvent: store.handleEvent, onState: setFeedState,
-    // After a reconnect, whatever happened while the link was down is fetched again.
-    onOpen: (n) => { if (n > 1) store.loadAll().catch((e) => toast(t("Resync failed: {why}", { why: e.message }), true)); },
+    // Whatever happened while the link was down (or, on the first connect, between the first load
+    // and the link coming up) is fetched again.
+    onOpen: () => { store.loadAll().catch((e) => toast(t("Resync failed: {why}", { why: e.message }), true)); },
   });
   feed.start();
   window.siagaFeed = feed;  // the browser tests read its connect count

@@ -48,12 +48,29 @@ export function runCards() {
   return cards;
 }
 
+// Feed events are counted per incident, so an answer fetched while an event arrived is known to be
+// possibly older than that event: it is fetched again rather than laid over the newer state (an
+// acknowledge and the assignment a second later must never leave the queue at "acknowledged").
+let feedSeq = 0;
+const lastEvent = new Map();   // incident id -> feedSeq of the last event about it
+const seqOf = (id) => lastEvent.get(id) || 0;
+function noteEvent(id) { feedSeq += 1; lastEvent.set(id, feedSeq); }
+
 export async function loadIncidents() {
+  const since = feedSeq;
   const data = await api.get(api.paths.incidents, { open: true, limit: 1000 });
   const fresh = new Map();
   for (const r of api.items(data, "incidents")) {
     const inc = model.incident(r);
     if (model.OPEN_STATES.includes(inc.state)) fresh.set(inc.id, inc);
+  }
+  // What the feed changed while the list was on its way may be newer than the list: the console
+  // keeps its own copy of those and reads each once more.
+  for (const [id, seq] of lastEvent) {
+    if (seq <= since) continue;
+    const mine = state.incidents.get(id);
+    if (mine) fresh.set(id, mine); else fresh.delete(id);
+    refetchIncident(id, false);
   }
   state.incidents = fresh;
   emit("incidents", { reset: true });
@@ -95,8 +112,10 @@ export async function loadAll() {
 }
 
 export async function fetchIncident(id) {
+  const since = seqOf(id);
   const inc = model.incident(await api.get(api.paths.incident(id)));
-  upsertIncident(inc, false);
+  if (seqOf(id) === since) upsertIncident(inc, false);
+  else refetchIncident(id, false);   // the feed moved it meanwhile: this answer may be the older one
   return inc;
 }
 
@@ -117,14 +136,26 @@ function upsertIncident(inc, fromFeed) {
 // dispatch's {type: "dispatch.*"|"incident.progress", incident: <id>, unit: <id>} and the units'
 // {type: "unit.position", unit: <id>, lat, lon, ts, hdg, status}. Whatever an event does not carry
 // whole is fetched again, so an event we cannot read costs a request, never a wrong screen.
+// One read in flight per incident; an event that arrives meanwhile makes it read again, because the
+// answer on its way may have been written before that event's change.
 const refetching = new Set();
+const REFETCH_TRIES = 20;
 async function refetchIncident(id, fromFeed) {
   if (refetching.has(id)) return;
   refetching.add(id);
   try {
     const known = state.incidents.has(id);
-    const inc = model.incident(await api.get(api.paths.incident(id)));
-    upsertIncident(inc, fromFeed && !known);
+    for (let tries = 1; ; tries++) {
+      const since = seqOf(id);
+      const inc = model.incident(await api.get(api.paths.incident(id)));
+      if (seqOf(id) === since) { upsertIncident(inc, fromFeed && !known); break; }
+      if (tries >= REFETCH_TRIES) {
+        // Events about it keep coming faster than it can be read: try again after a breath.
+        console.warn("incident keeps changing while read", id);
+        setTimeout(() => refetchIncident(id, false), 1000);
+        break;
+      }
+    }
   } catch (e) { console.warn("incident refetch failed", id, e); }
   finally { refetching.delete(id); }
 }
@@ -143,6 +174,7 @@ export function handleEvent(ev) {
     const body = object(ev.incident);
     const id = body?.id ?? (typeof ev.incident === "number" ? ev.incident : null) ?? ev.note?.incident_id ?? ev.incident_id;
     if (id === undefined || id === null) return;
+    noteEvent(id);
     if (body && body.state && body.clocks) upsertIncident(model.incident(body), true);
     else refetchIncident(id, kind === "incident");
     emit("incident-event", { id, ev });
