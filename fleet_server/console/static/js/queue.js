@@ -23,7 +23,7 @@ export function initQueue({ select }) {
     const row = e.target.closest("[data-incident]");
     if (row) onSelect(Number(row.dataset.incident));
   });
-  on("incidents", render);
+  on("incidents", renderSoon);
   on("sos", (inc) => { freshIds.add(inc.id); setTimeout(() => freshIds.delete(inc.id), 6000); });
   setInterval(tick, 1000);
   render();
@@ -43,22 +43,70 @@ function fillStations() {
 export function visibleIds() { return sortedQueue(filter).map((i) => i.id); }
 export function setSelected(id) { selectedId = id; render(); }
 
+// A burst of feed events (a district's buttons at once, an escalation sweep over every open
+// incident) redraws the queue once, at the next frame: one redraw per event left a console with a
+// few hundred rows seconds behind the feed. A hidden tab gets no frames, hence the timer beside it.
+let renderPending = false;
+function renderSoon() {
+  if (renderPending) return;
+  renderPending = true;
+  const once = () => { if (renderPending) { renderPending = false; render(); } };
+  requestAnimationFrame(once);
+  setTimeout(once, 250);
+}
+
+// Each row is rebuilt only when what it shows changed (its markup is its key); the rest are kept
+// and moved. The clock is the only part that changes every second: it is set here and by tick(),
+// never part of the markup, so a ticking clock does not rebuild its row.
+const drawn = new Map();   // "g:<group>" | "r:<id>" -> { html, el, clock }
+
+function element(key, html) {
+  const had = drawn.get(key);
+  if (had && had.html === html) return had;
+  const tpl = document.createElement("template");
+  tpl.innerHTML = html.trim();
+  const el = tpl.content.firstElementChild;
+  const one = { html, el, clock: el.querySelector(".clock") };
+  drawn.set(key, one);
+  return one;
+}
+
+function setClock(clock, inc, t) {
+  if (!clock) return;
+  const wait = model.waiting(inc, t);
+  const shown = model.duration(wait), cls = `clock ${model.urgency(wait, state.config)}`;
+  if (clock.textContent !== shown) clock.textContent = shown;
+  if (clock.className !== cls) clock.className = cls;
+}
+
 function render() {
+  renderPending = false;
   const list = document.getElementById("queue");
   const rows = sortedQueue(filter);
   const t = model.now();
   let group = null;
-  const html = [];
+  const wanted = [];
+  const counts = {};
+  for (const inc of rows) { const g = model.queueGroup(inc); counts[g] = (counts[g] || 0) + 1; }
   for (const inc of rows) {
     const g = model.queueGroup(inc);
     if (g !== group) {
       group = g;
-      const n = rows.filter((i) => model.queueGroup(i) === g).length;
-      html.push(`<li class="q-group" data-group="${g}">${model.escape(text(GROUP_NAMES[g] || g))} <span>${n}</span></li>`);
+      wanted.push(["g:" + g, `<li class="q-group" data-group="${g}">${model.escape(text(GROUP_NAMES[g] || g))} <span>${counts[g]}</span></li>`, null]);
     }
-    html.push(row(inc, t));
+    wanted.push(["r:" + inc.id, row(inc, t), inc]);
   }
-  list.innerHTML = html.join("");
+  const keep = new Set();
+  let at = list.firstElementChild;
+  for (const [key, html, inc] of wanted) {
+    const one = element(key, html);
+    keep.add(key);
+    if (inc) setClock(one.clock, inc, t);
+    if (one.el === at) { at = at.nextElementSibling; continue; }
+    list.insertBefore(one.el, at);
+  }
+  while (at) { const next = at.nextElementSibling; at.remove(); at = next; }
+  for (const key of [...drawn.keys()]) if (!keep.has(key)) drawn.delete(key);
   document.getElementById("queue-empty").hidden = rows.length > 0;
   document.getElementById("open-count").textContent = text("{n} open", { n: sortedQueue({}).length });
   // Past the promise anywhere in the queue, even below the fold: counted in the top bar, one click away.
@@ -67,15 +115,18 @@ function render() {
   pill.hidden = !breached.length;
   pill.textContent = text("{n} promise breached", { n: breached.length });
   pill.onclick = () => { const oldest = breached.sort((a, b) => a.receivedAt - b.receivedAt)[0]; if (oldest) onSelect(oldest.id); };
-  const sel = list.querySelector(".selected");
-  if (sel) sel.scrollIntoView({ block: "nearest" });
+  // Kept in sight when it is selected or moves; scrolling measures the page, so not at every redraw.
+  const index = wanted.findIndex(([, , inc]) => inc && inc.id === selectedId);
+  if (index >= 0 && (selectedId !== shown.id || index !== shown.index)) drawn.get("r:" + selectedId).el.scrollIntoView({ block: "nearest" });
+  shown.id = index >= 0 ? selectedId : null;
+  shown.index = index;
 }
+const shown = { id: null, index: -1 };   // the selected row as last scrolled to
 
 const GROUP_NAMES = Object.fromEntries(model.QUEUE_GROUPS);
 const TYPES = { report: N_("report"), test: N_("test"), emergency: N_("emergency") };
 
 function row(inc, t) {
-  const wait = model.waiting(inc, t);
   const breached = model.breachedNow(inc, t, state.config);
   const cls = ["q-row", inc.state, inc.id === selectedId ? "selected" : "", freshIds.has(inc.id) ? "fresh" : "",
     breached ? "breached" : ""].join(" ");
@@ -90,7 +141,7 @@ function row(inc, t) {
   return `<li class="${cls}" data-incident="${inc.id}" tabindex="-1" data-style="border-left-color:${inc.id === selectedId ? "" : model.agencyColour(inc.agency)}">
       <span class="prio p${inc.priority}" title="${model.escape(text("priority {p}", { p: inc.priority }))}">${inc.priority}</span>
       <span class="what">#${inc.id} ${model.escape(model.label(inc.category))} · ${model.escape(model.agencyName(inc.agency))}</span>
-      <span class="clock ${model.urgency(wait, state.config)}">${model.duration(wait)}</span>
+      <span class="clock"></span>
       <span class="where">${model.escape(model.place(inc))} — ${model.escape(inc.stationName || text("no station"))}</span>
       <span class="state">${model.escape(model.label(inc.state))}</span>
       ${tags ? `<span class="tags">${tags}</span>` : ""}
