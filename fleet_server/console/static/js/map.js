@@ -31,8 +31,11 @@ export function initMap(el, { select }) {
   on("units", redraw);
   on("devices", drawDevices);
   map.on("moveend", redraw);  // what covers what, and what fits on screen, depends on the view (zoom too)
+  map.on("resize overlayadd overlayremove", () => { controls = null; redraw(); });
+  map.getContainer().addEventListener("mouseover", (e) => { if (e.target.closest?.(".leaflet-control-layers")) controls = null; });
+  map.getContainer().addEventListener("mouseout", (e) => { if (e.target.closest?.(".leaflet-control-layers")) controls = null; });
   draw(); drawDevices();
-  setInterval(draw, 2000);  // cues follow age: waiting incidents, stale fixes
+  setInterval(() => { controls = null; draw(); }, 2000);  // cues follow age: waiting incidents, stale fixes
   return map;
 }
 
@@ -185,6 +188,21 @@ function cells(b, pad, visit) {
   return false;
 }
 
+// The controls' boxes in container pixels, measured once per size of the map (and when the layer
+// switcher opens or closes): measuring forces a layout, at every draw a second one per frame.
+let controls = null;
+function controlBoxes() {
+  if (controls) return controls;
+  const frame = map.getContainer().getBoundingClientRect();
+  if (!frame.width) return [];   // the map is hidden: measured when it shows
+  controls = [];
+  for (const el of map.getContainer().querySelectorAll(".leaflet-control")) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.height) controls.push({ x0: r.left - frame.left, x1: r.right - frame.left, y0: r.top - frame.top, y1: r.bottom - frame.top });
+  }
+  return controls;
+}
+
 function spread(items) {
   const tl = map.containerPointToLayerPoint([0, 0]), size = map.getSize();
   const view = { x0: tl.x + PAD, y0: tl.y + PAD, x1: tl.x + size.x - PAD, y1: tl.y + size.y - PAD };
@@ -192,12 +210,7 @@ function spread(items) {
   const covered = (b) => cells(b, PAD, (k) => (grid.get(k) || []).some((o) => boxesOverlap(o, b)));
   const occupy = (b) => cells(b, 0, (k) => { (grid.get(k) || grid.set(k, []).get(k)).push(b); return false; });
   // The zoom buttons, the layer switcher and the legend are taken: a marker under them is hidden.
-  const frame = map.getContainer().getBoundingClientRect();
-  for (const el of map.getContainer().querySelectorAll(".leaflet-control")) {
-    const r = el.getBoundingClientRect();
-    if (r.width && r.height) occupy({ x0: tl.x + r.left - frame.left, x1: tl.x + r.right - frame.left,
-      y0: tl.y + r.top - frame.top, y1: tl.y + r.bottom - frame.top });
-  }
+  for (const r of controlBoxes()) occupy({ x0: tl.x + r.x0, x1: tl.x + r.x1, y0: tl.y + r.y0, y1: tl.y + r.y1 });
   let room = true;   // once one marker found no room on screen, the rest take the nearest free spot
   for (const it of items) {
     it.p = map.latLngToLayerPoint([it.lat, it.lon]);
@@ -223,6 +236,15 @@ function leader(dx, dy, colour) {
     `<circle cx="0" cy="0" r="3" fill="${colour}" stroke="#000"/></svg>`;
 }
 
+// A tooltip is bound again only when its text or offset changed: binding makes a new Leaflet
+// tooltip, and a draw over a few hundred markers did that for each of them.
+function tooltip(m, text, offset) {
+  const key = `${text}|${offset || ""}`;
+  if (m._tipKey === key) return;
+  m._tipKey = key;
+  m.bindTooltip(text, offset ? { offset } : undefined);
+}
+
 function placed(kind, id, latlng, key, html, options) {
   let m = markers[kind].get(id);
   const icon = () => L.divIcon({ className: `spread-marker ${options.className || ""}`, iconSize: [0, 0], html });
@@ -232,9 +254,11 @@ function placed(kind, id, latlng, key, html, options) {
     m._key = key;
     markers[kind].set(id, m);
   } else {
-    m.setLatLng(latlng);
+    // Each of these writes the marker's DOM (and so restyles it) even when nothing changed.
+    const at = m.getLatLng();
+    if (at.lat !== latlng[0] || at.lng !== latlng[1]) m.setLatLng(latlng);
     if (m._key !== key) { m.setIcon(icon()); m._key = key; }
-    m.setZIndexOffset(options.z || 0);
+    if ((m.options.zIndexOffset || 0) !== (options.z || 0)) m.setZIndexOffset(options.z || 0);
   }
   return m;
 }
@@ -255,9 +279,9 @@ function drawIncident(it) {
   const m = placed("incidents", inc.id, [inc.lat, inc.lon], key, html,
     { z: (sel ? 3000 : 2000) - inc.priority * 100, click: () => onSelect(inc.id) });
   const late = cue === "breached" ? "; " + (inc.onsceneAt ? t("promise missed") : t("PROMISE BREACHED")) : "";
-  m.bindTooltip(`#${inc.id} ${model.escape(model.label(inc.category))} (P${inc.priority}, ${model.escape(model.agencyName(inc.agency))}) — ${model.escape(model.label(inc.state))}` +
+  tooltip(m, `#${inc.id} ${model.escape(model.label(inc.category))} (P${inc.priority}, ${model.escape(model.agencyName(inc.agency))}) — ${model.escape(model.label(inc.state))}` +
     `<br>${model.escape(model.place(inc))}<br>${model.escape(t("waiting {wait}", { wait: model.duration(wait) }) + late)}; ` +
-    `${model.escape(t("location {source}", { source: model.label(inc.locSource) }))}${inc.locAcc !== null ? " ±" + inc.locAcc + " m" : ""}`, { offset: [it.dx, it.dy] });
+    `${model.escape(t("location {source}", { source: model.label(inc.locSource) }))}${inc.locAcc !== null ? " ±" + inc.locAcc + " m" : ""}`, [it.dx, it.dy]);
   // Location confidence drawn as a circle of the reported accuracy, at the true point.
   if (inc.locAcc) {
     if (!m._acc) m._acc = L.circle([inc.lat, inc.lon], { radius: inc.locAcc, color: fill, weight: 1, fillOpacity: 0.08, interactive: false }).addTo(layers.incidents);
@@ -281,8 +305,8 @@ function drawUnit(it) {
     `<div class="unit-mk" data-unit="${model.escape(u.id)}" data-style="left:${it.dx}px;top:${it.dy}px">${unitSvg(colour, u.heading, stale)}` +
     `<span class="callsign">${model.escape(u.callsign)}</span></div>`;
   const m = placed("units", u.id, [u.lat, u.lon], key, html, { className: `unit-icon${stale ? " stale" : ""}` });
-  m.bindTooltip(`${model.escape(u.callsign)} (${model.escape(model.agencyName(u.agency))}) — ${model.escape(model.label(u.status))}${stale ? ` — ${model.escape(t("stale fix"))}` : ""}` +
-    `${u.incidentId ? ` — #${u.incidentId}` : ""}`, { offset: [it.dx, it.dy] });
+  tooltip(m, `${model.escape(u.callsign)} (${model.escape(model.agencyName(u.agency))}) — ${model.escape(model.label(u.status))}${stale ? ` — ${model.escape(t("stale fix"))}` : ""}` +
+    `${u.incidentId ? ` — #${u.incidentId}` : ""}`, [it.dx, it.dy]);
 }
 
 const HEALTH_COLOUR = { online: "#3ecf6e", offline: "#6b7785", "low battery": "#ffb020", tamper: "#ff4d4d",
@@ -305,7 +329,7 @@ function drawDevices() {
       m._cls = cls;
       markers.devices.set(d.id, m);
     }
-    m.bindTooltip(`${model.escape(t("Button {id}", { id: d.id }))} — ${model.escape(model.label(health))}<br>${model.escape(d.site)}` +
+    tooltip(m, `${model.escape(t("Button {id}", { id: d.id }))} — ${model.escape(model.label(health))}<br>${model.escape(d.site)}` +
       (d.prankCount ? `<br>${model.escape(t("pranks: {n}", { n: d.prankCount }))}` : ""));
   }
   for (const [id, m] of markers.devices) if (!seen.has(id)) { layers.devices.removeLayer(m); markers.devices.delete(id); }
