@@ -134,7 +134,7 @@ async function start() {
     // A firmware campaign halted by its health gate (or completed): technicians act on it.
     store.on("ota", (ev) => toast(ev.state === "halted" ? t("Firmware {version} rollout halted: {why}", { version: ev.version, why: ev.why })
       : t("Firmware {version} rollout {state}", { version: ev.version, state: t(OTA_STATES[ev.state] || ev.state) }), ev.state === "halted"));
-    store.on("sos", (inc) => { flash(); beep(); toast(t("New SOS #{id}: {category} at {place}", { id: inc.id, category: t(model.label(inc.category)), place: inc.site || inc.deviceId || t("unknown site") })); });
+    store.on("sos", (inc) => { cue(); toast(t("New SOS #{id}: {category} at {place}", { id: inc.id, category: t(model.label(inc.category)), place: inc.site || inc.deviceId || t("unknown site") })); });
     started = true;
   }
   route();
@@ -147,6 +147,17 @@ async function start() {
   });
   feed.start();
   window.siagaFeed = feed;  // the browser tests read its connect count
+}
+
+// A district's buttons pressed at once is one alarm to the room: the flash and the beep come at
+// most once a second (each flash forces a layout, and a burst of them froze a long queue).
+let lastCue = 0;
+function cue() {
+  const now = Date.now();
+  if (now - lastCue < 1000) return;
+  lastCue = now;
+  flash();
+  beep();
 }
 
 function stop() {
