@@ -203,8 +203,18 @@ function controlBoxes() {
   return controls;
 }
 
+// The last placement, reused while nothing that decides it changed (an escalation sweep changes
+// every incident's tooltip and none of their places): the search is the map's dearest part.
+let lastSpread = { key: null, at: new Map() };
+
 function spread(items) {
   const tl = map.containerPointToLayerPoint([0, 0]), size = map.getSize();
+  const key = `${map.getZoom()}|${tl.x},${tl.y}|${size.x},${size.y}|${controlBoxes().map((b) => `${b.x0},${b.y0},${b.x1},${b.y1}`).join(" ")}|` +
+    items.map((it) => `${it.kind[0]}${it.id}@${it.lat},${it.lon}:${it.w}x${it.h}`).join(";");
+  if (key === lastSpread.key) {
+    for (const it of items) [it.dx, it.dy] = lastSpread.at.get(`${it.kind}:${it.id}`);
+    return;
+  }
   const view = { x0: tl.x + PAD, y0: tl.y + PAD, x1: tl.x + size.x - PAD, y1: tl.y + size.y - PAD };
   const grid = new Map();
   const covered = (b) => cells(b, PAD, (k) => (grid.get(k) || []).some((o) => boxesOverlap(o, b)));
@@ -228,6 +238,7 @@ function spread(items) {
     it.dx = dx; it.dy = dy;
     occupy(b);
   }
+  lastSpread = { key, at: new Map(items.map((it) => [`${it.kind}:${it.id}`, [it.dx, it.dy]])) };
 }
 
 function leader(dx, dy, colour) {
