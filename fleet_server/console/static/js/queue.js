@@ -66,9 +66,9 @@ function element(key, html) {
   const tpl = document.createElement("template");
   tpl.innerHTML = html.trim();
   const el = tpl.content.firstElementChild;
-  const one = { html, el, clock: el.querySelector(".clock") };
-  drawn.set(key, one);
-  return one;
+  const entry = { html, el, clock: el.querySelector(".clock") };
+  drawn.set(key, entry);
+  return entry;
 }
 
 function setClock(clock, inc, t) {
@@ -99,11 +99,11 @@ function render() {
   const keep = new Set();
   let at = list.firstElementChild;
   for (const [key, html, inc] of wanted) {
-    const one = element(key, html);
+    const entry = element(key, html);
     keep.add(key);
-    if (inc) setClock(one.clock, inc, t);
-    if (one.el === at) { at = at.nextElementSibling; continue; }
-    list.insertBefore(one.el, at);
+    if (inc) setClock(entry.clock, inc, t);
+    if (entry.el === at) { at = at.nextElementSibling; continue; }
+    list.insertBefore(entry.el, at);
   }
   while (at) { const next = at.nextElementSibling; at.remove(); at = next; }
   for (const key of [...drawn.keys()]) if (!keep.has(key)) drawn.delete(key);
