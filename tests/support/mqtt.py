@@ -18,7 +18,9 @@ class Recorder:
         self._topics = topics
         self._connected = threading.Event()
         self.refused = None
+        self._sub_mid = None
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
@@ -34,9 +36,16 @@ class Recorder:
             self.refused = reason_code   # e.g. "Not authorized": the caller learns it, not a silent timeout
             self._connected.set()
             return
-        for t in self._topics:
-            client.subscribe(t, qos=1)
-        time.sleep(0.05)
+        # Ready once the broker granted the subscriptions (SUBACK): a message published before
+        # that is not delivered, and on a loaded machine the SUBACK can take longer than a guess.
+        _rc, self._sub_mid = client.subscribe([(t, 1) for t in self._topics])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if mid != self._sub_mid:
+            return
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            self.refused = f"subscription refused: {', '.join(refused)}"
         self._connected.set()
 
     def _on_message(self, client, userdata, msg):
