@@ -18,6 +18,7 @@ from tests.support.paths import REPO
 
 DISPATCHER_PW = "rina-dispatch-1"
 POLRES, POLSEK = "polrestabes-bandung", "polsek-regol"
+ALUN_ALUN = (-6921800, 107607100)     # fleet_server/data/bandung/sites.json: in Polsek Regol
 
 
 def test_the_demo_prints_the_commands_that_reach_it_and_every_unit_is_bound_to_a_reporting_tracker(demo):
@@ -111,7 +112,15 @@ def test_the_demos_station_users_log_in_as_printed_and_see_their_stations_forwar
                  if f["state"] == "pending" and f["station"] == POLRES and f["incident_summary"]["station"] == POLSEK
                  and time.time() - f["sent_at"] < 60]
         return max(fresh, key=lambda f: f["sent_at"]) if fresh else None
-    fwd = wait_until(waiting_forward, timeout=120, every=1)
+    fwd = wait_until(waiting_forward, timeout=10, every=1)
+    if fwd is None:
+        # The city's Alun-Alun police alarm folds into its open incident for as long as it is
+        # pressed again within a minute: on a slow machine the forward of its first pass is older
+        # than a minute by now. A call-taker records a fresh call there, as on a shift.
+        call = {"kind": "emergency", "category": "police", "text": "perkelahian di alun-alun",
+                "located_by": "site", "lat_udeg": ALUN_ALUN[0], "lon_udeg": ALUN_ALUN[1], "site": "Alun-Alun Bandung"}
+        assert demo.api("POST", "/calls", demo.token(), json=call).status_code == 201
+        fwd = wait_until(waiting_forward, timeout=60, every=1)
     assert fwd, "no police SOS in Polsek Regol was forwarded to the Polres"
     row = f"#station-list tr[data-forward='{fwd['forward']}']"
     polres, polsek = chromium.page(), chromium.page()
