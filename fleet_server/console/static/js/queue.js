@@ -156,9 +156,7 @@ function tick() {
     if (!inc) continue;
     // Crossing the promise changes the row (its look and its tag), not only the clock: redraw it all.
     if (model.breachedNow(inc, t, state.config) !== rowEl.classList.contains("breached")) { render(); break; }
-    const wait = model.waiting(inc, t);
-    el.textContent = model.duration(wait);
-    el.className = `clock ${model.urgency(wait, state.config)}`;
+    setClock(el, inc, t);
   }
   const clock = document.getElementById("clock");
   if (clock) clock.textContent = model.clockTime(t);
